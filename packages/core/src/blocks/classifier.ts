@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { CompositionError } from '../errors.js';
+import type { ForwardContext } from '../nn/context.js';
+import { Dropout } from '../nn/dropout.js';
+import { Linear } from '../nn/linear.js';
+import { LayerNorm } from '../nn/norm.js';
+import { Block, type BlockDefinition } from '../plugin/types.js';
+import type { FeatureSpec, Features, VectorSpec } from '../tensor/layout.js';
+import type { Rng } from '../tensor/random.js';
+import { tf } from '../tensor/tf.js';
+
+const classifierOptions = z.object({
+  numClasses: z.number().int().min(1),
+  /** 'token': the class token (needs one); 'avg': mean of the patch tokens (or of the image grid). */
+  pool: z.enum(['token', 'avg']).default('token'),
+  /** Final LayerNorm before pooling (ViT's `norm`). */
+  norm: z.boolean().default(true),
+  normEps: z.number().positive().default(1e-6),
+  dropRate: z.number().min(0).lt(1).default(0),
+});
+type ClassifierOptions = z.input<typeof classifierOptions>;
+
+/** Final norm, pooling and a linear classifier (ViT's `norm` and `head`). Tokens or images → logits. */
+export class ClassifierHead extends Block {
+  readonly norm: LayerNorm | null;
+  readonly head: Linear;
+  private readonly pool: 'token' | 'avg';
+  private readonly drop: Dropout;
+
+  constructor(input: FeatureSpec, output: VectorSpec, options: ClassifierOptions, rng: Rng) {
+    super(input, output);
+    const o = classifierOptions.parse(options);
+    const dim = input.channels;
+    this.pool = o.pool;
+    this.norm = o.norm ? this.addModule('norm', new LayerNorm(dim, rng, o.normEps)) : null;
+    this.drop = new Dropout(o.dropRate);
+    this.head = this.addModule('head', new Linear(dim, o.numClasses, rng));
+  }
+
+  /** Pooled, normalised features [B, C] before the classifier. */
+  features(x: Features): tf.Tensor2D {
+    if (x.layout === 'vector') return x.tensor;
+    const normed = this.norm ? this.norm.apply(x.tensor) : x.tensor;
+    if (x.layout === 'image') return tf.mean(normed, [1, 2]) as tf.Tensor2D;
+    const [b, n, c] = x.tensor.shape;
+    if (this.pool === 'token') return tf.reshape(tf.slice(normed, [0, 0, 0], [b, 1, c]), [b, c]);
+    const p = x.numPrefixTokens;
+    return tf.mean(tf.slice(normed, [0, p, 0], [b, n - p, c]), 1) as tf.Tensor2D;
+  }
+
+  forward(x: Features, ctx: ForwardContext): Features {
+    const pooled = this.drop.apply(this.features(x), ctx);
+    return { layout: 'vector', tensor: this.head.apply(pooled) as tf.Tensor2D };
+  }
+}
+
+export const classifierBlock: BlockDefinition<z.infer<typeof classifierOptions>> = {
+  kind: 'head',
+  description: 'Final LayerNorm, class-token or average pooling and a linear classifier (tokens or image → logits)',
+  accepts: ['tokens', 'image', 'vector'],
+  options: classifierOptions,
+  outputSpec(input: FeatureSpec, options: z.infer<typeof classifierOptions>): VectorSpec {
+    if ((options.pool ?? 'token') === 'token') {
+      if (input.layout !== 'tokens' || input.numPrefixTokens < 1) {
+        throw new CompositionError(
+          `pool 'token' needs a class token, but the features reaching the head are ${input.layout === 'tokens' ? 'tokens without a prefix token' : input.layout}; add a class_token block or use pool 'avg'`,
+        );
+      }
+    }
+    return { layout: 'vector', channels: options.numClasses };
+  },
+  create(input, options, rng) {
+    return new ClassifierHead(input, this.outputSpec(input, options) as VectorSpec, options, rng);
+  },
+};

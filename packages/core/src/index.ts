@@ -1,0 +1,80 @@
+// Tensor layer
+export { tf } from './tensor/tf.js';
+export { BACKENDS, BackendUnavailableError, getBackend, setBackend, type BackendChoice, type ConcreteBackend } from './tensor/backend.js';
+export { Rng, truncatedNormalValues, type RngState } from './tensor/random.js';
+export {
+  describeSpec,
+  gridToTokens,
+  LayoutError,
+  specOf,
+  specShape,
+  tokens,
+  tokensToGrid,
+  type FeatureSpec,
+  type Features,
+  type Grid,
+  type ImageFeatures,
+  type ImageSpec,
+  type Layout,
+  type TokenFeatures,
+  type TokenSpec,
+  type VectorFeatures,
+  type VectorSpec,
+} from './tensor/layout.js';
+export { z } from 'zod';
+
+// Errors
+export { checkInteger, checkNumber, CompositionError, FormatError, InvalidArgumentError, StateDictError, TesseraError } from './errors.js';
+
+// Differentiable ops that stay on every backend's fast path
+export { linear } from './ops/linear.js';
+export { stopGradient } from './ops/gradient.js';
+export { conv2d, type Conv2dArgs } from './ops/conv.js';
+
+// Modules and layers
+export { Module, ModuleList, type Buffer, type LoadStateDictOptions, type LoadStateDictResult, type Parameter, type ParameterOptions, type TorchLayout } from './nn/module.js';
+export { ForwardContext, type AttentionRecord } from './nn/context.js';
+export { kaimingNormalFanOut, ones, truncNormal, uniformFanIn, zeros, type Initializer } from './nn/init.js';
+export { Linear, type LinearOptions } from './nn/linear.js';
+export { Conv2d, convOutputSize, type Conv2dOptions } from './nn/conv.js';
+export { BatchNorm2d, LayerNorm } from './nn/norm.js';
+export { Dropout, DropPath, dropPathSchedule } from './nn/dropout.js';
+export { gelu, geluTanh } from './nn/activation.js';
+export { Mlp, type MlpOptions } from './nn/mlp.js';
+export { Attention, scaledDotProductAttention, type AttentionOptions } from './nn/attention.js';
+
+// Blocks and models
+export { PatchEmbed, patchEmbedBlock, positionEmbeddingInit } from './blocks/patch-embed.js';
+export { TransformerBlock, transformerBlock, transformerOptions, type TransformerOptions } from './blocks/transformer.js';
+export { classTokenBlock } from './blocks/class-token.js';
+export { ClassifierHead, classifierBlock } from './blocks/classifier.js';
+export { classTokenAttention, VisionModel, stageInfo, type ForwardOptions, type ModelConfig, type StageInfo } from './models/vision-model.js';
+export { deitModels, IMAGENET_MEAN, IMAGENET_STD, parseModelOptions, resolveImgSize, VisionTransformer, type VisionTransformerArgs } from './models/vit.js';
+
+// Plugins, registry and composition
+export {
+  Block,
+  type Augmentation,
+  type AugmentationDefinition,
+  type Batch,
+  type BlockDefinition,
+  type BlockKind,
+  type ClsAttention,
+  type ModelDefaults,
+  type ModelDefinition,
+  type ModelOptions,
+  type ModelOutputs,
+  type OutputName,
+  type TesseraPlugin,
+} from './plugin/types.js';
+export { closestNames, Registry, type Registered } from './plugin/registry.js';
+export { corePlugin } from './plugin/core-plugin.js';
+export { createModel, createModelFromSpec, listModels, registry, use } from './plugin/default-registry.js';
+export { modelSpecSchema, parseModelSpec, type ModelSpec, type ModelSpecInput } from './compose/spec.js';
+export { ComposedModel, composeModel, planModel } from './compose/composed-model.js';
+
+// Serialisation
+export { decodeSafetensors, encodeSafetensors, loadSafetensors, MAX_HEADER_BYTES, saveSafetensors, writeFileAtomic, type SafetensorsContent } from './io/safetensors.js';
+export { fromTorchLayout, loadTorchStateDict, toTorchLayout, torchStateDict } from './io/torch.js';
+
+export { CORE_VERSION } from './version.js';

@@ -1,0 +1,84 @@
+import { checkInteger, checkNumber, InvalidArgumentError } from '../errors.js';
+import type { Grid } from '../tensor/layout.js';
+import type { Rng } from '../tensor/random.js';
+import { tf } from '../tensor/tf.js';
+import type { ForwardContext } from './context.js';
+import { stopGradient } from '../ops/gradient.js';
+import { Dropout } from './dropout.js';
+import { Linear } from './linear.js';
+import { Module } from './module.js';
+
+/**
+ * softmax(q·kᵀ · scale) · v for q [B, H, Nq, d], k and v [B, H, Nk, d].
+ * Returns the output [B, H, Nq, d] and the attention probabilities [B, H, Nq, Nk]
+ * (after softmax, before dropout), whose rows sum to 1.
+ */
+export function scaledDotProductAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  scale: number,
+  dropout?: { module: Dropout; ctx: ForwardContext },
+): { output: tf.Tensor4D; probs: tf.Tensor4D } {
+  return tf.tidy(() => {
+    const logits = tf.matMul(tf.mul(q, scale), k, false, true);
+    const probs = tf.softmax(logits) as tf.Tensor4D;
+    const dropped = dropout ? dropout.module.apply(probs, dropout.ctx) : probs;
+    return { output: tf.matMul(dropped, v) as tf.Tensor4D, probs };
+  });
+}
+
+export interface AttentionOptions {
+  readonly numHeads: number;
+  readonly qkvBias?: boolean;
+  /** Overrides head_dim^-0.5 (T2T-ViT's released checkpoints need embed_dim^-0.5). */
+  readonly qkScale?: number;
+  readonly attnDrop?: number;
+  readonly projDrop?: number;
+}
+
+/** Multi-head self-attention with a fused qkv projection (timm's Attention; names qkv, proj). */
+export class Attention extends Module {
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  readonly numHeads: number;
+  readonly headDim: number;
+  readonly scale: number;
+  private readonly attnDrop: Dropout;
+  private readonly projDrop: Dropout;
+
+  constructor(
+    readonly dim: number,
+    rng: Rng,
+    options: AttentionOptions,
+  ) {
+    super();
+    this.numHeads = checkInteger('numHeads', options.numHeads, 1);
+    if (dim % this.numHeads !== 0) throw new InvalidArgumentError('numHeads', this.numHeads, `a divisor of the width ${dim}`);
+    this.headDim = dim / this.numHeads;
+    this.scale = options.qkScale ?? this.headDim ** -0.5;
+    checkNumber('qkScale', this.scale, Number.MIN_VALUE, Number.MAX_VALUE);
+    this.qkv = this.addModule('qkv', new Linear(dim, dim * 3, rng, { bias: options.qkvBias ?? true }));
+    this.attnDrop = new Dropout(options.attnDrop ?? 0);
+    this.proj = this.addModule('proj', new Linear(dim, dim, rng));
+    this.projDrop = new Dropout(options.projDrop ?? 0);
+  }
+
+  /**
+   * x [B, N, C] → [B, N, C]. When `record` is given the probabilities are handed
+   * to the context (cut from the gradient), for augmentations that read them.
+   */
+  apply(x: tf.Tensor3D, ctx: ForwardContext, record?: { grid: Grid; numPrefixTokens: number }): tf.Tensor3D {
+    const [b, n, c] = x.shape;
+    if (c !== this.dim) throw new InvalidArgumentError('x', `tensor of shape [${x.shape.join(', ')}]`, `a width of ${this.dim}`);
+    const h = this.numHeads;
+    const d = this.headDim;
+    // [B, N, 3C] → [3, B, H, N, d]: the channel order of the fused projection is (qkv, head, d) as in timm.
+    const qkv = tf.transpose(tf.reshape(this.qkv.apply(x), [b, n, 3, h, d]), [2, 0, 3, 1, 4]);
+    const [q, k, v] = tf.unstack(qkv) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+    const { output, probs } = scaledDotProductAttention(q, k, v, this.scale, { module: this.attnDrop, ctx });
+    if (record) ctx.recordAttention({ probs: tf.keep(stopGradient(probs)) as tf.Tensor4D, ...record });
+    const merged = tf.reshape(tf.transpose(output, [0, 2, 1, 3]), [b, n, c]);
+    return this.projDrop.apply(this.proj.apply(merged), ctx) as tf.Tensor3D;
+  }
+}

@@ -1,0 +1,54 @@
+import { checkNumber } from '../errors.js';
+import { tf } from '../tensor/tf.js';
+import type { ForwardContext } from './context.js';
+import { Module } from './module.js';
+
+/**
+ * Inverted dropout: in train mode zeroes each element with probability `rate` and
+ * scales the rest by 1/(1 − rate). The mask's seed comes from the context's Rng,
+ * so it changes every call yet repeats for the same seed.
+ */
+export class Dropout extends Module {
+  constructor(readonly rate: number) {
+    super();
+    checkNumber('rate', rate, 0, 1 - Number.EPSILON);
+  }
+
+  apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+    if (!ctx.training || this.rate === 0) return x;
+    const seed = ctx.rng.seed();
+    return tf.tidy(() => {
+      const keep = tf.step(tf.sub(tf.randomUniform(x.shape, 0, 1, 'float32', seed), this.rate));
+      return tf.mul(x, tf.mul(keep, 1 / (1 - this.rate)));
+    });
+  }
+}
+
+/**
+ * Stochastic depth (Huang et al. 2016; timm's DropPath): in train mode drops a
+ * whole residual branch per sample with probability `rate`, scaling survivors by
+ * 1/(1 − rate). Identity in eval mode.
+ */
+export class DropPath extends Module {
+  constructor(readonly rate: number) {
+    super();
+    checkNumber('rate', rate, 0, 1 - Number.EPSILON);
+  }
+
+  apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+    if (!ctx.training || this.rate === 0) return x;
+    const seed = ctx.rng.seed();
+    return tf.tidy(() => {
+      const maskShape = [x.shape[0], ...new Array<number>(x.rank - 1).fill(1)];
+      const keep = tf.step(tf.sub(tf.randomUniform(maskShape, 0, 1, 'float32', seed), this.rate));
+      return tf.mul(x, tf.mul(keep, 1 / (1 - this.rate)));
+    });
+  }
+}
+
+/** The linear stochastic-depth schedule of DeiT/timm: block i of n gets rate · i/(n − 1). */
+export function dropPathSchedule(rate: number, depth: number): number[] {
+  checkNumber('dropPathRate', rate, 0, 1 - Number.EPSILON);
+  if (depth <= 1) return new Array<number>(Math.max(depth, 0)).fill(depth === 1 ? 0 : rate);
+  return Array.from({ length: depth }, (_, i) => (rate * i) / (depth - 1));
+}

@@ -1,0 +1,38 @@
+import { Rng, truncatedNormalValues } from '../tensor/random.js';
+import { tf } from '../tensor/tf.js';
+
+/**
+ * Deterministic initialisers. Values are drawn in JavaScript from an Rng, so the
+ * same seed gives the same weights on every backend.
+ */
+export type Initializer = (shape: number[], rng: Rng) => tf.Tensor;
+
+const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+export const zeros: Initializer = (shape) => tf.zeros(shape);
+export const ones: Initializer = (shape) => tf.ones(shape);
+
+/** timm's `trunc_normal_(std)`: N(0, std²) cut at ±2 absolute. */
+export function truncNormal(std = 0.02): Initializer {
+  return (shape, rng) => tf.tensor(truncatedNormalValues(rng, sizeOf(shape), std), shape);
+}
+
+/** PyTorch's default for nn.Linear / nn.Conv2d: U(-1/√fanIn, 1/√fanIn) (kaiming_uniform with a = √5). */
+export function uniformFanIn(fanIn: number): Initializer {
+  const bound = 1 / Math.sqrt(fanIn);
+  return (shape, rng) => {
+    const values = new Float32Array(sizeOf(shape));
+    for (let i = 0; i < values.length; i++) values[i] = (rng.uniform() * 2 - 1) * bound;
+    return tf.tensor(values, shape);
+  };
+}
+
+/** He/Kaiming normal with fan-out, as timm and the papers' conv stems use: N(0, 2/fanOut). */
+export function kaimingNormalFanOut(fanOut: number): Initializer {
+  const std = Math.sqrt(2 / fanOut);
+  return (shape, rng) => {
+    const values = new Float32Array(sizeOf(shape));
+    for (let i = 0; i < values.length; i++) values[i] = std * rng.normal();
+    return tf.tensor(values, shape);
+  };
+}

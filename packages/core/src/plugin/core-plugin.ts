@@ -1,0 +1,21 @@
+import { classTokenBlock } from '../blocks/class-token.js';
+import { classifierBlock } from '../blocks/classifier.js';
+import { patchEmbedBlock } from '../blocks/patch-embed.js';
+import { transformerBlock } from '../blocks/transformer.js';
+import { deitModels } from '../models/vit.js';
+import { CORE_VERSION } from '../version.js';
+import type { TesseraPlugin } from './types.js';
+
+/** What core itself contributes: the ViT building blocks and the DeiT models. */
+export const corePlugin: TesseraPlugin = {
+  name: '@tessera/core',
+  version: CORE_VERSION,
+  coreRange: `^${CORE_VERSION}`,
+  blocks: {
+    patch_embed: patchEmbedBlock,
+    class_token: classTokenBlock,
+    transformer: transformerBlock,
+    classifier: classifierBlock,
+  },
+  models: deitModels,
+};

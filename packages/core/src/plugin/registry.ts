@@ -1,0 +1,146 @@
+import semver from 'semver';
+import { CompositionError, InvalidArgumentError } from '../errors.js';
+import type { VisionModel } from '../models/vision-model.js';
+import { CORE_VERSION } from '../version.js';
+import type { AugmentationDefinition, BlockDefinition, ModelDefinition, ModelOptions, TesseraPlugin } from './types.js';
+
+export interface Registered<T> {
+  readonly name: string;
+  readonly plugin: string;
+  readonly definition: T;
+}
+
+/** Case-sensitive glob with `*` and `?`, as timm's list_models filters. */
+function globToRegExp(pattern: string): RegExp {
+  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${escaped}$`);
+}
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The closest names to `name`, best first (at most three, within a third of its length). */
+export function closestNames(name: string, candidates: Iterable<string>): string[] {
+  const limit = Math.max(2, Math.ceil(name.length / 3));
+  return [...candidates]
+    .map((c) => [c, editDistance(name, c)] as const)
+    .filter(([, d]) => d <= limit)
+    .sort((x, y) => x[1] - y[1] || x[0].localeCompare(y[0]))
+    .slice(0, 3)
+    .map(([c]) => c);
+}
+
+function unknownName(kind: string, name: string, known: Iterable<string>): CompositionError {
+  const suggestions = closestNames(name, known);
+  const hint = suggestions.length ? ` Did you mean ${suggestions.map((s) => `'${s}'`).join(' or ')}?` : '';
+  return new CompositionError(`unknown ${kind} '${name}'.${hint} Registered plugins contribute the ${kind}s; list them with list${kind[0]!.toUpperCase()}${kind.slice(1)}s().`);
+}
+
+/**
+ * Plugins and what they contribute. `use` checks the plugin's core range and that
+ * none of its names is taken; lookups name the closest match when a name is unknown.
+ */
+export class Registry {
+  private readonly plugins = new Map<string, TesseraPlugin>();
+  private readonly blocks = new Map<string, Registered<BlockDefinition<any>>>();
+  private readonly models = new Map<string, Registered<ModelDefinition>>();
+  private readonly augmentations = new Map<string, Registered<AugmentationDefinition<any>>>();
+
+  constructor(readonly coreVersion: string = CORE_VERSION) {}
+
+  /**
+   * Registers a plugin. Registering the same plugin value again is a no-op; a
+   * different plugin with the same name, an incompatible core range or a name that
+   * another plugin already contributes is refused, and nothing is registered.
+   */
+  use(plugin: TesseraPlugin): this {
+    if (!plugin || typeof plugin !== 'object' || typeof plugin.name !== 'string' || !plugin.name) {
+      throw new InvalidArgumentError('plugin', plugin, 'a plugin object with a non-empty name');
+    }
+    const existing = this.plugins.get(plugin.name);
+    if (existing === plugin) return this;
+    if (existing) {
+      throw new CompositionError(`plugin '${plugin.name}' is already registered (version ${existing.version}); cannot register version ${plugin.version} beside it`);
+    }
+    if (!semver.valid(plugin.version)) {
+      throw new InvalidArgumentError(`plugin '${plugin.name}' version`, plugin.version, 'a semver version such as 1.2.3');
+    }
+    if (!semver.validRange(plugin.coreRange)) {
+      throw new InvalidArgumentError(`plugin '${plugin.name}' coreRange`, plugin.coreRange, 'a semver range such as ^0.1.0');
+    }
+    if (!semver.satisfies(this.coreVersion, plugin.coreRange, { includePrerelease: true })) {
+      throw new CompositionError(
+        `plugin '${plugin.name}@${plugin.version}' supports @tessera/core ${plugin.coreRange}, but this is @tessera/core ${this.coreVersion}; install a version of the plugin built for this core`,
+      );
+    }
+    const collisions: string[] = [];
+    const check = (kind: string, table: Map<string, Registered<unknown>>, names: string[]) => {
+      for (const name of names) {
+        const owner = table.get(name);
+        if (owner) collisions.push(`${kind} '${name}' (already contributed by '${owner.plugin}')`);
+      }
+    };
+    check('block', this.blocks, Object.keys(plugin.blocks ?? {}));
+    check('model', this.models, Object.keys(plugin.models ?? {}));
+    check('augmentation', this.augmentations, Object.keys(plugin.augmentations ?? {}));
+    if (collisions.length) throw new CompositionError(`plugin '${plugin.name}' cannot be registered: name collision on ${collisions.join(', ')}`);
+    this.plugins.set(plugin.name, plugin);
+    for (const [name, definition] of Object.entries(plugin.blocks ?? {})) this.blocks.set(name, { name, plugin: plugin.name, definition });
+    for (const [name, definition] of Object.entries(plugin.models ?? {})) this.models.set(name, { name, plugin: plugin.name, definition });
+    for (const [name, definition] of Object.entries(plugin.augmentations ?? {})) this.augmentations.set(name, { name, plugin: plugin.name, definition });
+    return this;
+  }
+
+  listPlugins(): TesseraPlugin[] {
+    return [...this.plugins.values()];
+  }
+
+  /** Model names, sorted, optionally filtered by a glob such as `deit_*`. */
+  listModels(filter?: string): string[] {
+    const names = [...this.models.keys()].sort();
+    return filter ? names.filter((n) => globToRegExp(filter).test(n)) : names;
+  }
+
+  listBlocks(): Registered<BlockDefinition<any>>[] {
+    return [...this.blocks.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  listAugmentations(): Registered<AugmentationDefinition<any>>[] {
+    return [...this.augmentations.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  getModel(name: string): Registered<ModelDefinition> {
+    const found = this.models.get(name);
+    if (!found) throw unknownName('model', name, this.models.keys());
+    return found;
+  }
+
+  getBlock(name: string): Registered<BlockDefinition<any>> {
+    const found = this.blocks.get(name);
+    if (!found) throw unknownName('block', name, this.blocks.keys());
+    return found;
+  }
+
+  getAugmentation(name: string): Registered<AugmentationDefinition<any>> {
+    const found = this.augmentations.get(name);
+    if (!found) throw unknownName('augmentation', name, this.augmentations.keys());
+    return found;
+  }
+
+  /** Builds a named model, as timm's create_model: `createModel('deit_tiny_patch16_224', {numClasses: 10})`. */
+  createModel(name: string, options: ModelOptions = {}): VisionModel {
+    return this.getModel(name).definition.create(options);
+  }
+}

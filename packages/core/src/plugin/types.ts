@@ -1,0 +1,141 @@
+import type { z } from 'zod';
+import type { ForwardContext } from '../nn/context.js';
+import { Module } from '../nn/module.js';
+import type { FeatureSpec, Features, Layout } from '../tensor/layout.js';
+import type { Rng } from '../tensor/random.js';
+import type { tf } from '../tensor/tf.js';
+import type { VisionModel } from '../models/vision-model.js';
+
+/**
+ * A module that can stand in a composed model: it takes features in one layout and
+ * hands features on, and knows both shapes before any tensor exists.
+ */
+export abstract class Block extends Module {
+  constructor(
+    readonly inputSpec: FeatureSpec,
+    readonly outputSpec: FeatureSpec,
+  ) {
+    super();
+  }
+
+  /** True when the block can record its attention probabilities for augmentations (TransMix). */
+  get recordsAttention(): boolean {
+    return false;
+  }
+
+  abstract forward(x: Features, ctx: ForwardContext): Features;
+}
+
+export type BlockKind = 'stem' | 'block' | 'head';
+
+/**
+ * What a plugin contributes for composition: a factory for one kind of block.
+ * `outputSpec` must throw (with the reason) for inputs the block cannot take; it
+ * runs before any tensor is made, so an impossible spec fails at once.
+ */
+export interface BlockDefinition<Options = Record<string, unknown>> {
+  readonly kind: BlockKind;
+  readonly description: string;
+  /** Input layouts the block accepts; the composer converts image ↔ tokens where it can. */
+  readonly accepts: readonly Layout[];
+  /** Schema of the options; errors name the path of the bad option. */
+  readonly options: z.ZodType<Options>;
+  outputSpec(input: FeatureSpec, options: Options): FeatureSpec;
+  create(input: FeatureSpec, options: Options, rng: Rng): Block;
+}
+
+/** Options every named model accepts, in the manner of timm's create_model kwargs. */
+export interface ModelOptions {
+  readonly numClasses?: number;
+  /** Square input size, or [height, width]. */
+  readonly imgSize?: number | readonly [number, number];
+  readonly inChannels?: number;
+  readonly dropRate?: number;
+  readonly dropPathRate?: number;
+  /** Seed of the deterministic initialisation. */
+  readonly seed?: number;
+  readonly [option: string]: unknown;
+}
+
+/** A named model configuration (timm's registered model functions). */
+export interface ModelDefinition {
+  readonly description: string;
+  /** Paper or source the configuration comes from. */
+  readonly paper?: string;
+  /** Defaults before options: input size, classes, normalisation. */
+  readonly defaults: ModelDefaults;
+  create(options: ModelOptions): VisionModel;
+}
+
+/** The preprocessing and head facts that ship with a model (timm's pretrained cfg). */
+export interface ModelDefaults {
+  readonly inputSize: readonly [number, number, number];
+  readonly numClasses: number;
+  readonly mean: readonly [number, number, number];
+  readonly std: readonly [number, number, number];
+  readonly interpolation: 'bilinear' | 'bicubic';
+  readonly cropPct: number;
+  /** State-dict prefix of the classifier, for head replacement. */
+  readonly classifier: string;
+}
+
+/** A batch as augmentations see it: NHWC images and float targets [B, classes] (one-hot or soft). */
+export interface Batch {
+  readonly images: tf.Tensor4D;
+  readonly targets: tf.Tensor2D;
+}
+
+/** What the forward pass hands to an augmentation's `afterForward`. */
+export interface ModelOutputs {
+  readonly logits: tf.Tensor2D;
+  readonly clsAttention?: ClsAttention;
+}
+
+/**
+ * The last attention block's class-token row over the patch tokens, after softmax,
+ * cut from the gradient: probs [B, heads, h·w] on `grid` (row-major).
+ */
+export interface ClsAttention {
+  readonly probs: tf.Tensor3D;
+  readonly grid: { readonly height: number; readonly width: number };
+}
+
+/** Named outputs a model can produce on request. */
+export type OutputName = 'clsAttention';
+
+/**
+ * A batch transform. Parameters are sampled once per batch from a seeded Rng (so
+ * they can be logged and replayed), then applied to images and targets. An
+ * augmentation that needs the model's outputs (TransMix reads the class-token
+ * attention) lists them in `requiresOutputs` and replaces the targets in
+ * `afterForward`.
+ */
+export interface Augmentation<Params = unknown> {
+  readonly name: string;
+  readonly requiresOutputs: readonly OutputName[];
+  /** Throws, saying why, when the model cannot serve this augmentation. Called when it is attached, not at the first batch. */
+  checkModel(model: VisionModel): void;
+  sample(batchSize: number, rng: Rng): Params;
+  apply(batch: Batch, params: Params): Batch;
+  afterForward?(batch: Batch, params: Params, outputs: ModelOutputs): tf.Tensor2D;
+}
+
+export interface AugmentationDefinition<Options = Record<string, unknown>> {
+  readonly description: string;
+  readonly options: z.ZodType<Options>;
+  create(options: Options): Augmentation;
+}
+
+/**
+ * A plugin is a plain value: who it is, which core versions it works with, and what
+ * it contributes. Register it with `use(plugin)`.
+ */
+export interface TesseraPlugin {
+  readonly name: string;
+  readonly version: string;
+  /** Semver range of @tessera/core versions the plugin supports, e.g. "^0.1.0". */
+  readonly coreRange: string;
+  readonly blocks?: Readonly<Record<string, BlockDefinition<any>>>;
+  readonly models?: Readonly<Record<string, ModelDefinition>>;
+  readonly augmentations?: Readonly<Record<string, AugmentationDefinition<any>>>;
+}

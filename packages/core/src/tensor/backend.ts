@@ -1,0 +1,119 @@
+import '@tensorflow/tfjs-backend-wasm';
+import { InvalidArgumentError, TesseraError } from '../errors.js';
+import { tf } from './tf.js';
+
+/** Backends Tessera can select. `auto` picks the fastest one that is installed. */
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+export type ConcreteBackend = Exclude<BackendChoice, 'auto'>;
+
+/** Fastest first; `auto` walks this list and keeps the first that starts. */
+const AUTO_ORDER: readonly ConcreteBackend[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+/** The optional packages behind each backend that core does not ship. */
+const OPTIONAL_PACKAGES: Partial<Record<ConcreteBackend, string[]>> = {
+  'tensorflow-gpu': ['@tensorflow/tfjs-node-gpu'],
+  tensorflow: ['@tensorflow/tfjs-node'],
+  webgpu: ['@tensorflow/tfjs-backend-webgpu', 'webgpu'],
+};
+
+/** The tfjs backend name each choice registers under. */
+const TFJS_NAME: Record<ConcreteBackend, string> = {
+  'tensorflow-gpu': 'tensorflow',
+  tensorflow: 'tensorflow',
+  webgpu: 'webgpu',
+  wasm: 'wasm',
+  cpu: 'cpu',
+};
+
+export class BackendUnavailableError extends TesseraError {}
+
+let active: ConcreteBackend | undefined;
+
+async function importOptional(pkg: string, backend: ConcreteBackend): Promise<Record<string, unknown>> {
+  try {
+    return (await import(/* @vite-ignore */ pkg)) as Record<string, unknown>;
+  } catch (cause) {
+    const detail = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+    throw new BackendUnavailableError(
+      `backend '${backend}' needs the optional package ${pkg}, which could not be loaded (${detail}). ` +
+        `Install it next to @tessera/core (npm install ${pkg}) or choose another backend: ${BACKENDS.join(', ')}.`,
+    );
+  }
+}
+
+/**
+ * Node has no `navigator.gpu`; the `webgpu` package (Dawn) provides one. Done once,
+ * before tfjs-backend-webgpu asks for an adapter.
+ */
+async function provideNavigatorGpu(): Promise<void> {
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  if (g.navigator?.gpu) return;
+  const dawn = (await importOptional('webgpu', 'webgpu')) as {
+    create: (flags: string[]) => unknown;
+    globals: Record<string, unknown>;
+  };
+  Object.assign(globalThis, dawn.globals);
+  const gpu = dawn.create([]);
+  if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+  else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
+}
+
+async function activate(choice: ConcreteBackend): Promise<void> {
+  if (choice === 'webgpu') await provideNavigatorGpu();
+  for (const pkg of OPTIONAL_PACKAGES[choice] ?? []) {
+    if (pkg !== 'webgpu') await importOptional(pkg, choice);
+  }
+  const name = TFJS_NAME[choice];
+  let ok = false;
+  try {
+    ok = await tf.setBackend(name);
+    await tf.ready();
+  } catch (cause) {
+    throw new BackendUnavailableError(
+      `backend '${choice}' is installed but failed to start: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
+  }
+  if (!ok || tf.getBackend() !== name) {
+    throw new BackendUnavailableError(`backend '${choice}' is installed but failed to initialise on this machine`);
+  }
+  active = choice;
+}
+
+/**
+ * Selects the tensor backend. `auto` tries tensorflow-gpu, tensorflow, wasm and cpu
+ * in that order and keeps the first that starts; an explicit choice whose package is
+ * missing fails at once with the name of the package to install.
+ * Resolves to the backend that is now active.
+ */
+export async function setBackend(choice: BackendChoice = 'auto'): Promise<ConcreteBackend> {
+  if (!(BACKENDS as readonly string[]).includes(choice)) {
+    throw new InvalidArgumentError('backend', choice, `one of ${BACKENDS.join(', ')}`);
+  }
+  if (choice !== 'auto') {
+    await activate(choice);
+    return choice;
+  }
+  const failures: string[] = [];
+  for (const candidate of AUTO_ORDER) {
+    try {
+      await activate(candidate);
+      return candidate;
+    } catch (error) {
+      failures.push(`${candidate}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  throw new BackendUnavailableError(`no backend could start:\n${failures.join('\n')}`);
+}
+
+/**
+ * The backend in use. Before any `setBackend` call this reports the tfjs default
+ * (wasm when it is registered).
+ */
+export function getBackend(): ConcreteBackend {
+  if (active !== undefined && TFJS_NAME[active] === tf.getBackend()) return active;
+  const name = tf.getBackend();
+  const match = (Object.keys(TFJS_NAME) as ConcreteBackend[]).find((k) => TFJS_NAME[k] === name && k !== 'tensorflow-gpu');
+  if (!match) throw new BackendUnavailableError(`the active tfjs backend '${name}' is not one Tessera knows`);
+  return match;
+}

@@ -1,0 +1,136 @@
+import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
+import type { JumpableRandomGenerator } from 'pure-rand/types/JumpableRandomGenerator';
+import { checkNumber, InvalidArgumentError } from '../errors.js';
+
+/** A serialisable snapshot of an Rng: store it in a checkpoint, restore it with `Rng.fromState`. */
+export interface RngState {
+  readonly algorithm: 'xoroshiro128plus';
+  readonly state: readonly number[];
+}
+
+/**
+ * The one source of randomness in Tessera. TensorFlow.js has no global seed, so
+ * everything random (initialisation, dropout masks, augmentation parameters, data
+ * order) draws from an explicit Rng. Its state can be saved and restored, which is
+ * what makes a resumed run reproduce an uninterrupted one.
+ */
+export class Rng {
+  private generator: JumpableRandomGenerator;
+
+  constructor(seed: number) {
+    if (!Number.isInteger(seed)) throw new InvalidArgumentError('seed', seed, 'an integer');
+    this.generator = xoroshiro128plus(seed | 0);
+    // xoroshiro's first outputs from a small seed are poorly mixed; burn a few.
+    for (let i = 0; i < 16; i++) this.generator.next();
+  }
+
+  static fromState(state: RngState): Rng {
+    if (state?.algorithm !== 'xoroshiro128plus' || !Array.isArray(state.state)) {
+      throw new InvalidArgumentError('rng state', state, "an object {algorithm: 'xoroshiro128plus', state: number[]}");
+    }
+    const rng = new Rng(0);
+    rng.generator = xoroshiro128plusFromState(state.state);
+    return rng;
+  }
+
+  getState(): RngState {
+    return { algorithm: 'xoroshiro128plus', state: [...this.generator.getState()] };
+  }
+
+  /** An independent stream: a copy of this generator jumped 2^64 steps ahead. This one advances by one draw. */
+  fork(): Rng {
+    const child = Rng.fromState(this.getState());
+    child.generator.jump();
+    this.generator.next();
+    return child;
+  }
+
+  /** Uniform 32-bit unsigned integer. */
+  uint32(): number {
+    return this.generator.next() >>> 0;
+  }
+
+  /** Uniform in [0, 1), 53 random bits. */
+  uniform(): number {
+    const hi = this.uint32() >>> 5;
+    const lo = this.uint32() >>> 6;
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('n', n, 'a positive integer');
+    return Math.floor(this.uniform() * n);
+  }
+
+  /** An integer seed for a tfjs random op, so its output follows this stream. */
+  seed(): number {
+    return this.uint32() & 0x7fffffff;
+  }
+
+  /** Standard normal, Box–Muller. */
+  normal(): number {
+    let u = this.uniform();
+    while (u <= Number.MIN_VALUE) u = this.uniform();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.uniform());
+  }
+
+  /** Gamma(shape, 1), Marsaglia–Tsang; shape < 1 through the boost Gamma(a+1)·U^(1/a). */
+  gamma(shape: number): number {
+    checkNumber('shape', shape, Number.MIN_VALUE, Number.MAX_VALUE);
+    if (shape < 1) return this.gamma(shape + 1) * Math.pow(this.uniform() || Number.MIN_VALUE, 1 / shape);
+    const d = shape - 1 / 3;
+    const c = 1 / Math.sqrt(9 * d);
+    for (;;) {
+      let x: number;
+      let v: number;
+      do {
+        x = this.normal();
+        v = 1 + c * x;
+      } while (v <= 0);
+      v = v * v * v;
+      const u = this.uniform();
+      if (u < 1 - 0.0331 * x ** 4) return d * v;
+      if (Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
+    }
+  }
+
+  /** Beta(a, b), as X/(X+Y) of two gammas (what numpy and torch sample for Mixup's lambda). */
+  beta(a: number, b: number): number {
+    checkNumber('alpha', a, Number.MIN_VALUE, Number.MAX_VALUE);
+    checkNumber('beta', b, Number.MIN_VALUE, Number.MAX_VALUE);
+    const x = this.gamma(a);
+    const y = this.gamma(b);
+    return x / (x + y);
+  }
+
+  /** A uniformly shuffled copy of `items` (Fisher–Yates). */
+  shuffle<T>(items: readonly T[]): T[] {
+    const out = [...items];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [out[i], out[j]] = [out[j] as T, out[i] as T];
+    }
+    return out;
+  }
+}
+
+/**
+ * Samples N(mean, std²) truncated to [a, b] (absolute bounds, as timm's and
+ * PyTorch's `trunc_normal_`), by rejection. With timm's defaults (std 0.02, bounds
+ * ±2) nothing is ever rejected, exactly as in PyTorch.
+ */
+export function truncatedNormalValues(rng: Rng, size: number, std: number, mean = 0, a = -2, b = 2): Float32Array {
+  if (!(a < b)) throw new InvalidArgumentError('bounds', [a, b], 'a < b');
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) {
+    let v: number;
+    let tries = 0;
+    do {
+      v = mean + std * rng.normal();
+      if (++tries > 1000) throw new InvalidArgumentError('std', std, 'a spread that puts mass inside [a, b]');
+    } while (v < a || v > b);
+    out[i] = v;
+  }
+  return out;
+}

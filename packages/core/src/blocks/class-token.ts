@@ -38,9 +38,12 @@ class ClassTokenBlock extends Block {
   forward(x: Features, ctx: ForwardContext): Features {
     if (x.layout !== 'tokens') throw new CompositionError(`class_token expects tokens, got ${x.layout}`);
     const b = x.tensor.shape[0];
-    const withCls = tf.concat([tf.tile(this.clsToken, [b, 1, 1]), x.tensor], 1);
-    const positioned = this.posEmbed ? tf.add(withCls, this.posEmbed) : withCls;
-    return { layout: 'tokens', tensor: this.drop.apply(positioned, ctx) as tf.Tensor3D, grid: x.grid, numPrefixTokens: x.numPrefixTokens + 1 };
+    const tensor = tf.tidy(() => {
+      const withCls = tf.concat([tf.tile(this.clsToken, [b, 1, 1]), x.tensor], 1);
+      const positioned = this.posEmbed ? tf.add(withCls, this.posEmbed) : withCls;
+      return this.drop.apply(positioned, ctx) as tf.Tensor3D;
+    });
+    return { layout: 'tokens', tensor, grid: x.grid, numPrefixTokens: x.numPrefixTokens + 1 };
   }
 }
 

@@ -39,6 +39,10 @@ export class ClassifierHead extends Block {
 
   /** Pooled, normalised features [B, C] before the classifier. */
   features(x: Features): tf.Tensor2D {
+    return tf.tidy(() => this.pooled(x));
+  }
+
+  private pooled(x: Features): tf.Tensor2D {
     if (x.layout === 'vector') return x.tensor;
     const normed = this.norm ? this.norm.apply(x.tensor) : x.tensor;
     if (x.layout === 'image') return tf.mean(normed, [1, 2]) as tf.Tensor2D;
@@ -49,8 +53,8 @@ export class ClassifierHead extends Block {
   }
 
   forward(x: Features, ctx: ForwardContext): Features {
-    const pooled = this.drop.apply(this.features(x), ctx);
-    return { layout: 'vector', tensor: this.head.apply(pooled) as tf.Tensor2D };
+    const tensor = tf.tidy(() => this.head.apply(this.drop.apply(this.features(x), ctx)) as tf.Tensor2D);
+    return { layout: 'vector', tensor };
   }
 }
 

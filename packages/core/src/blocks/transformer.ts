@@ -55,9 +55,11 @@ export class TransformerBlock extends Block {
   /** [B, N, C] → [B, N, C]; records the attention when the context asks. */
   applyTokens(x: tf.Tensor3D, ctx: ForwardContext, grid: { height: number; width: number }, numPrefixTokens: number): tf.Tensor3D {
     const record = ctx.captureAttention ? { grid, numPrefixTokens } : undefined;
-    const attended = this.attn.apply(this.norm1.apply(x) as tf.Tensor3D, ctx, record);
-    const h = tf.add(x, this.dropPath.apply(attended, ctx)) as tf.Tensor3D;
-    return tf.add(h, this.dropPath.apply(this.mlp.apply(this.norm2.apply(h), ctx), ctx)) as tf.Tensor3D;
+    return tf.tidy(() => {
+      const attended = this.attn.apply(this.norm1.apply(x) as tf.Tensor3D, ctx, record);
+      const h = tf.add(x, this.dropPath.apply(attended, ctx)) as tf.Tensor3D;
+      return tf.add(h, this.dropPath.apply(this.mlp.apply(this.norm2.apply(h), ctx), ctx)) as tf.Tensor3D;
+    });
   }
 
   forward(x: Features, ctx: ForwardContext): Features {

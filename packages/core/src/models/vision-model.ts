@@ -77,7 +77,8 @@ export abstract class VisionModel extends Module {
     const ctx = new ForwardContext(training, options.rng ?? this.defaultRng);
     const wantAttention = wanted.includes('clsAttention');
     try {
-      const logits = this.run(images, ctx, wantAttention);
+      // Blocks from any plugin may leave intermediates behind; the scope frees them.
+      const logits = tf.tidy(() => this.run(images, ctx, wantAttention));
       if (!wantAttention) return { logits };
       const record = ctx.attention;
       if (!record) throw new TesseraError(`${this.config.name} did not record the attention it declares`);

@@ -55,12 +55,13 @@ export class VisionTransformer extends VisionModel {
   ) {
     const [h, w] = args.imgSize;
     super({ ...defaults, name, inputSize: [h, w, args.inChannels], numClasses: args.numClasses }, args.seed);
-    const rng = new Rng(args.seed);
-    this.patchEmbed = this.addModule('patch_embed', new PatchEmbed(args.patchSize, args.inChannels, args.embedDim, rng));
-    const grid = this.patchEmbed.gridSize(h, w);
+    const grid = { height: Math.floor(h / args.patchSize), width: Math.floor(w / args.patchSize) };
     if (grid.height < 1 || grid.width < 1) {
       throw new InvalidArgumentError('imgSize', args.imgSize, `at least one ${args.patchSize}x${args.patchSize} patch`);
     }
+    if (args.embedDim % args.numHeads !== 0) throw new InvalidArgumentError('numHeads', args.numHeads, `a divisor of embedDim ${args.embedDim}`);
+    const rng = new Rng(args.seed);
+    this.patchEmbed = this.addModule('patch_embed', new PatchEmbed(args.patchSize, args.inChannels, args.embedDim, rng));
     this.tokenSpec = { layout: 'tokens', grid, channels: args.embedDim, numPrefixTokens: 1 };
     this.clsToken = this.addParameter('cls_token', positionEmbeddingInit([1, 1, args.embedDim], rng), { weightDecay: false });
     this.posEmbed = this.addParameter('pos_embed', positionEmbeddingInit([1, 1 + grid.height * grid.width, args.embedDim], rng), {

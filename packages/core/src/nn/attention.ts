@@ -73,12 +73,15 @@ export class Attention extends Module {
     if (c !== this.dim) throw new InvalidArgumentError('x', `tensor of shape [${x.shape.join(', ')}]`, `a width of ${this.dim}`);
     const h = this.numHeads;
     const d = this.headDim;
-    // [B, N, 3C] → [3, B, H, N, d]: the channel order of the fused projection is (qkv, head, d) as in timm.
-    const qkv = tf.transpose(tf.reshape(this.qkv.apply(x), [b, n, 3, h, d]), [2, 0, 3, 1, 4]);
-    const [q, k, v] = tf.unstack(qkv) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
-    const { output, probs } = scaledDotProductAttention(q, k, v, this.scale, { module: this.attnDrop, ctx });
-    if (record) ctx.recordAttention({ probs: tf.keep(stopGradient(probs)) as tf.Tensor4D, ...record });
-    const merged = tf.reshape(tf.transpose(output, [0, 2, 1, 3]), [b, n, c]);
-    return this.projDrop.apply(this.proj.apply(merged), ctx) as tf.Tensor3D;
+    return tf.tidy(() => {
+      // [B, N, 3C] → [3, B, H, N, d]: the channel order of the fused projection is (qkv, head, d) as in timm.
+      const qkv = tf.transpose(tf.reshape(this.qkv.apply(x), [b, n, 3, h, d]), [2, 0, 3, 1, 4]);
+      const [q, k, v] = tf.unstack(qkv) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      const { output, probs } = scaledDotProductAttention(q, k, v, this.scale, { module: this.attnDrop, ctx });
+      // Kept past this scope: the context owns the record until the model hands it out.
+      if (record) ctx.recordAttention({ probs: tf.keep(stopGradient(probs)) as tf.Tensor4D, ...record });
+      const merged = tf.reshape(tf.transpose(output, [0, 2, 1, 3]), [b, n, c]);
+      return this.projDrop.apply(this.proj.apply(merged), ctx) as tf.Tensor3D;
+    });
   }
 }

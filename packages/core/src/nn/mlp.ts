@@ -1,5 +1,5 @@
 import type { Rng } from '../tensor/random.js';
-import type { tf } from '../tensor/tf.js';
+import { tf } from '../tensor/tf.js';
 import { gelu } from './activation.js';
 import type { ForwardContext } from './context.js';
 import { Dropout } from './dropout.js';
@@ -28,7 +28,9 @@ export class Mlp extends Module {
   }
 
   apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
-    const h = this.drop.apply(this.activation(this.fc1.apply(x)), ctx);
-    return this.drop.apply(this.fc2.apply(h), ctx);
+    return tf.tidy(() => {
+      const h = this.drop.apply(this.activation(this.fc1.apply(x)), ctx);
+      return this.drop.apply(this.fc2.apply(h), ctx);
+    });
   }
 }

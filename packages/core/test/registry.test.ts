@@ -1,0 +1,73 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CompositionError, CORE_VERSION, corePlugin, listModels, Registry, setBackend, tf, type TesseraPlugin } from '../src/index.js';
+import pkg from '../package.json' with { type: 'json' };
+
+const plugin = (over: Partial<TesseraPlugin> = {}): TesseraPlugin => ({
+  name: 'tessera-plugin-example',
+  version: '1.0.0',
+  coreRange: `^${CORE_VERSION}`,
+  models: { example_model: corePlugin.models!.deit_tiny_patch16_224! },
+  ...over,
+});
+
+beforeAll(async () => {
+  await setBackend('wasm');
+});
+
+describe('registry', () => {
+  it('CORE_VERSION is the package version plugins are checked against', () => {
+    expect(CORE_VERSION).toBe(pkg.version);
+  });
+
+  it('lists models like timm, with glob filters', () => {
+    expect(listModels('deit_*')).toEqual(['deit_base_patch16_224', 'deit_small_patch16_224', 'deit_tiny_patch16_224']);
+    expect(listModels('*tiny*')).toEqual(['deit_tiny_patch16_224']);
+  });
+
+  it('registers a compatible plugin once, and accepts the same plugin value again', () => {
+    const r = new Registry().use(corePlugin);
+    const p = plugin();
+    r.use(p).use(p);
+    expect(r.listModels('example_*')).toEqual(['example_model']);
+    expect(r.listPlugins().map((x) => x.name)).toEqual(['@tessera/core', 'tessera-plugin-example']);
+  });
+
+  it('refuses a plugin built for another core version, saying which', () => {
+    const r = new Registry('0.1.0');
+    expect(() => r.use(plugin({ coreRange: '^1.0.0' }))).toThrow(
+      "plugin 'tessera-plugin-example@1.0.0' supports @tessera/core ^1.0.0, but this is @tessera/core 0.1.0",
+    );
+    expect(r.listPlugins()).toEqual([]);
+  });
+
+  it('refuses invalid versions and ranges', () => {
+    expect(() => new Registry().use(plugin({ version: 'one' }))).toThrow(/version = "one" is not accepted: expected a semver version/);
+    expect(() => new Registry().use(plugin({ coreRange: 'whatever' }))).toThrow(/coreRange = "whatever" is not accepted/);
+  });
+
+  it('refuses name collisions and a second plugin of the same name, registering nothing', () => {
+    const r = new Registry().use(corePlugin);
+    expect(() => r.use(plugin({ name: 'other', blocks: { transformer: corePlugin.blocks!.transformer! } }))).toThrow(
+      /plugin 'other' cannot be registered: name collision on block 'transformer' \(already contributed by '@tessera\/core'\)/,
+    );
+    expect(r.listModels('example_*')).toEqual([]);
+    r.use(plugin());
+    expect(() => r.use(plugin({ version: '2.0.0' }))).toThrow(/plugin 'tessera-plugin-example' is already registered \(version 1\.0\.0\)/);
+  });
+
+  it('suggests the closest name for an unknown model', () => {
+    const r = new Registry().use(corePlugin);
+    expect(() => r.createModel('deit_tiny_patch16')).toThrow(/unknown model 'deit_tiny_patch16'\. Did you mean 'deit_tiny_patch16_224'/);
+    expect(() => r.getBlock('transfromer')).toThrow(CompositionError);
+    expect(() => r.getBlock('transfromer')).toThrow(/Did you mean 'transformer'/);
+  });
+
+  it('validates named-model options before building anything', () => {
+    const r = new Registry().use(corePlugin);
+    const before = tf.memory().numTensors;
+    expect(() => r.createModel('deit_tiny_patch16_224', { numClasses: 0 })).toThrow(/deit_tiny_patch16_224 option numClasses = 0 is not accepted/);
+    expect(() => r.createModel('deit_tiny_patch16_224', { imgSize: 8, patchSize: 16 })).toThrow(/imgSize = \[8, 8\] is not accepted: expected at least one 16x16 patch/);
+    expect(() => r.createModel('deit_tiny_patch16_224', { numClass: 10 })).toThrow(/option \(options\) = .* is not accepted: .*numClass/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

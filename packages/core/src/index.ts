@@ -30,6 +30,8 @@ export { checkInteger, checkNumber, CompositionError, FormatError, InvalidArgume
 export { linear } from './ops/linear.js';
 export { stopGradient } from './ops/gradient.js';
 export { conv2d, type Conv2dArgs } from './ops/conv.js';
+export { batchMatMul } from './ops/batch-matmul.js';
+export { unfold, unfoldGrid, unfoldOutputSize, type UnfoldArgs } from './ops/unfold.js';
 
 // Modules and layers
 export { Module, ModuleList, type Buffer, type LoadStateDictOptions, type LoadStateDictResult, type Parameter, type ParameterOptions, type TorchLayout } from './nn/module.js';
@@ -72,6 +74,29 @@ export { corePlugin } from './plugin/core-plugin.js';
 export { createModel, createModelFromSpec, listModels, registry, use } from './plugin/default-registry.js';
 export { modelSpecSchema, parseModelSpec, type ModelSpec, type ModelSpecInput } from './compose/spec.js';
 export { ComposedModel, composeModel, planModel } from './compose/composed-model.js';
+
+// Augmentations and training targets
+export { checkTargets, oneHot, smoothTargets, softTargetCrossEntropy } from './augment/targets.js';
+export {
+  boxArea,
+  cutmix,
+  cutmixBox,
+  cutmixDefinition,
+  Mixup,
+  mixupDefinition,
+  mixupOptions,
+  type CutmixOptionsInput,
+  type MixBox,
+  type MixKind,
+  type MixMode,
+  type MixParams,
+  type MixSample,
+  type MixupOptions,
+  type MixupOptionsInput,
+  type ResolvedMix,
+} from './augment/mix.js';
+export { applyAugmentations, attachAugmentations, AugmentationChain, chainAugmentations, type AugmentedBatch } from './augment/pipeline.js';
+export { createAugmentation } from './augment/create.js';
 
 // Serialisation
 export { decodeSafetensors, encodeSafetensors, loadSafetensors, MAX_HEADER_BYTES, saveSafetensors, writeFileAtomic, type SafetensorsContent } from './io/safetensors.js';

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   Attention,
@@ -43,7 +44,7 @@ describe('Linear', () => {
   it('initialises weights as timm (trunc normal, std 0.02) and biases to zero, deterministically', () => {
     const a = new Linear(64, 64, new Rng(7));
     const b = new Linear(64, 64, new Rng(7));
-    const w = a.weight.dataSync();
+    const w = Array.from(a.weight.dataSync());
     expect(Array.from(w)).toEqual(Array.from(b.weight.dataSync()));
     const mean = w.reduce((s, v) => s + v, 0) / w.length;
     const std = Math.sqrt(w.reduce((s, v) => s + (v - mean) ** 2, 0) / w.length);
@@ -174,6 +175,29 @@ describe('attention', () => {
     loadTorchStateDict(block, state);
     const out = block.forward({ layout: 'tokens', tensor: fixtureTensor(f.x) as tf.Tensor3D, grid: spec.grid, numPrefixTokens: 0 }, evalCtx());
     expectClose(out.tensor, f.y, TOL);
+  });
+
+  it('attention rows are distributions for any input (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 1000 }), fc.double({ min: 0.1, max: 30, noNaN: true }), (b, n, heads, seed, scale) => {
+        const dim = heads * 4;
+        const attn = new Attention(dim, new Rng(seed), { numHeads: heads });
+        const x = tf.mul(tf.randomNormal([b, n, dim], 0, 1, 'float32', seed), scale) as tf.Tensor3D;
+        const ctx = new ForwardContext(false);
+        ctx.captureAttention = true;
+        const y = attn.apply(x, ctx, { grid: { height: 1, width: n }, numPrefixTokens: 0 });
+        const probs = ctx.attention!.probs;
+        expect(probs.shape).toEqual([b, heads, n, n]);
+        const p = probs.dataSync();
+        for (const v of p) expect(v).toBeGreaterThanOrEqual(0);
+        const sums = tf.sum(probs, -1).dataSync();
+        for (const s of sums) expect(Math.abs(s - 1)).toBeLessThan(1e-5);
+        expect(Array.from(y.dataSync()).every(Number.isFinite)).toBe(true);
+        tf.dispose([x, y, probs]);
+        attn.dispose();
+      }),
+      { seed: 42, numRuns: 40 },
+    );
   });
 
   it('rejects a head count that does not divide the width', () => {

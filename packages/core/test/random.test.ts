@@ -31,6 +31,19 @@ describe('Rng', () => {
     expect(Math.abs(sum / 20000 - 0.25)).toBeLessThan(0.006);
   });
 
+  it('Beta stays a number in [0, 1] for tiny alphas, where both gamma draws underflow', () => {
+    const rng = new Rng(2);
+    let extremes = 0;
+    for (let i = 0; i < 2000; i++) {
+      const v = rng.beta(1e-3, 1e-3);
+      expect(v).toBeGreaterThanOrEqual(0);
+      expect(v).toBeLessThanOrEqual(1);
+      if (v < 0.01 || v > 0.99) extremes++;
+    }
+    // Beta(ε, ε) puts nearly all its mass at the two ends, half on each.
+    expect(extremes).toBeGreaterThan(1900);
+  });
+
   it('forks independent streams', () => {
     const rng = new Rng(5);
     const child = rng.fork();

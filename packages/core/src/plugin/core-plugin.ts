@@ -1,3 +1,4 @@
+import { cutmixDefinition, mixupDefinition } from '../augment/mix.js';
 import { classTokenBlock } from '../blocks/class-token.js';
 import { classifierBlock } from '../blocks/classifier.js';
 import { patchEmbedBlock } from '../blocks/patch-embed.js';
@@ -6,7 +7,7 @@ import { deitModels } from '../models/vit.js';
 import { CORE_VERSION } from '../version.js';
 import type { TesseraPlugin } from './types.js';
 
-/** What core itself contributes: the ViT building blocks and the DeiT models. */
+/** What core itself contributes: the ViT building blocks, the DeiT models and Mixup/CutMix. */
 export const corePlugin: TesseraPlugin = {
   name: '@tessera/core',
   version: CORE_VERSION,
@@ -18,4 +19,8 @@ export const corePlugin: TesseraPlugin = {
     classifier: classifierBlock,
   },
   models: deitModels,
+  augmentations: {
+    mixup: mixupDefinition,
+    cutmix: cutmixDefinition,
+  },
 };

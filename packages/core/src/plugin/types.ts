@@ -117,6 +117,7 @@ export interface Augmentation<Params = unknown> {
   checkModel(model: VisionModel): void;
   sample(batchSize: number, rng: Rng): Params;
   apply(batch: Batch, params: Params): Batch;
+  /** The final targets. `batch` is the batch `apply` received (before this augmentation), so the targets can be rebuilt from the unmixed labels. */
   afterForward?(batch: Batch, params: Params, outputs: ModelOutputs): tf.Tensor2D;
 }
 

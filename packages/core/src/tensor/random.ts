@@ -77,8 +77,20 @@ export class Rng {
 
   /** Gamma(shape, 1), Marsaglia–Tsang; shape < 1 through the boost Gamma(a+1)·U^(1/a). */
   gamma(shape: number): number {
+    return Math.exp(this.logGamma(shape));
+  }
+
+  /**
+   * log of a Gamma(shape, 1) draw. Small shapes put almost all mass near 0, where
+   * the draw itself underflows to 0; its logarithm does not.
+   */
+  logGamma(shape: number): number {
     checkNumber('shape', shape, Number.MIN_VALUE, Number.MAX_VALUE);
-    if (shape < 1) return this.gamma(shape + 1) * Math.pow(this.uniform() || Number.MIN_VALUE, 1 / shape);
+    if (shape < 1) return this.logGamma(shape + 1) + Math.log(this.uniform() || Number.MIN_VALUE) / shape;
+    return Math.log(this.marsagliaTsang(shape));
+  }
+
+  private marsagliaTsang(shape: number): number {
     const d = shape - 1 / 3;
     const c = 1 / Math.sqrt(9 * d);
     for (;;) {
@@ -99,9 +111,12 @@ export class Rng {
   beta(a: number, b: number): number {
     checkNumber('alpha', a, Number.MIN_VALUE, Number.MAX_VALUE);
     checkNumber('beta', b, Number.MIN_VALUE, Number.MAX_VALUE);
-    const x = this.gamma(a);
-    const y = this.gamma(b);
-    return x / (x + y);
+    // X/(X+Y) = 1/(1 + exp(log Y − log X)), stable even when both draws underflow.
+    const logX = this.logGamma(a);
+    const logY = this.logGamma(b);
+    // For α near the smallest double even the logarithms overflow to −∞; the limit is then a fair coin.
+    if (logX === Number.NEGATIVE_INFINITY && logY === Number.NEGATIVE_INFINITY) return this.uniform() < 0.5 ? 0 : 1;
+    return 1 / (1 + Math.exp(logY - logX));
   }
 
   /** A uniformly shuffled copy of `items` (Fisher–Yates). */

@@ -1,0 +1,15 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: {
+    // The README example imports the package by its published name.
+    alias: { '@tessera/plugin-transmix': fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+  },
+  test: {
+    // tfjs keeps its backend and kernel registries in module state: one process per test file.
+    pool: 'forks',
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+  },
+});

@@ -34,6 +34,7 @@ export function formatValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(formatValue).join(', ')}]`;
   if (value === undefined) return 'undefined';
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   try {
     const s = JSON.stringify(value);
     return s === undefined ? String(value) : s.length > 200 ? `${s.slice(0, 200)}…` : s;

@@ -2,6 +2,7 @@ import { checkInteger, checkNumber, InvalidArgumentError } from '../errors.js';
 import type { Rng } from '../tensor/random.js';
 import { tf } from '../tensor/tf.js';
 import { stopGradient } from '../ops/gradient.js';
+import { layerNorm } from '../ops/layer-norm.js';
 import { ones, zeros } from './init.js';
 import { Module } from './module.js';
 
@@ -27,10 +28,7 @@ export class LayerNorm extends Module {
     if (x.shape[x.rank - 1] !== this.channels) {
       throw new InvalidArgumentError('x', `tensor of shape [${x.shape.join(', ')}]`, `a last axis of ${this.channels}`);
     }
-    return tf.tidy(() => {
-      const { mean, variance } = tf.moments(x, -1, true);
-      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.weight), this.bias);
-    });
+    return layerNorm(x, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps);
   }
 }
 

@@ -1,4 +1,5 @@
 import { tf } from '../tensor/tf.js';
+import { customGrad } from './gradient.js';
 
 /*
  * tfjs-wasm sends only plain, non-transposed 2-D matmuls to XNNPACK; any
@@ -9,29 +10,45 @@ import { tf } from '../tensor/tf.js';
  * transposes first, so every product is a plain 2-D matmul.
  */
 
-const affine2d = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-  const [x, w, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-  save([x, w]);
-  const value = tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b);
+/*
+ * The reshapes to and from 2-D happen inside the custom ops: a taped tf.reshape
+ * saves its input for the backward pass, and on wasm every saved tensor is a
+ * copy (its Identity kernel copies), so reshaping outside would keep an extra
+ * copy of each layer's input and output alive until the backward pass.
+ */
+function flatten(x: tf.Tensor, features: number): tf.Tensor2D {
+  return (x.rank === 2 ? x : tf.reshape(x, [-1, features])) as tf.Tensor2D;
+}
+
+function unflatten(y: tf.Tensor2D, like: number[], features: number): tf.Tensor {
+  return like.length === 2 ? y : tf.reshape(y, [...like.slice(0, -1), features]);
+}
+
+const affine = customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const [x, w, b, save] = args as [tf.Tensor, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  const x2 = flatten(x, w.shape[0]);
+  save([x2, w]);
+  const value = unflatten(tf.add(tf.matMul(x2, w), b) as tf.Tensor2D, x.shape, w.shape[1]);
   return {
     value,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-      const dy2 = dy as tf.Tensor2D;
-      return [tf.matMul(dy2, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy2), tf.sum(dy2, 0)];
+      const dy2 = flatten(dy, ws.shape[1]);
+      return [unflatten(tf.matMul(dy2, tf.transpose(ws)), x.shape, ws.shape[0]), tf.matMul(tf.transpose(xs), dy2), tf.sum(dy2, 0)];
     },
   };
 });
 
-const matmul2d = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-  const [x, w, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-  save([x, w]);
+const product = customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const [x, w, save] = args as [tf.Tensor, tf.Tensor2D, tf.GradSaveFunc];
+  const x2 = flatten(x, w.shape[0]);
+  save([x2, w]);
   return {
-    value: tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D),
+    value: unflatten(tf.matMul(x2, w), x.shape, w.shape[1]),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-      const dy2 = dy as tf.Tensor2D;
-      return [tf.matMul(dy2, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy2)];
+      const dy2 = flatten(dy, ws.shape[1]);
+      return [unflatten(tf.matMul(dy2, tf.transpose(ws)), x.shape, ws.shape[0]), tf.matMul(tf.transpose(xs), dy2)];
     },
   };
 });
@@ -42,12 +59,5 @@ const matmul2d = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => 
  * fast matmul path of every backend.
  */
 export function linear(x: tf.Tensor, weight: tf.Tensor2D, bias?: tf.Tensor1D | null): tf.Tensor {
-  return tf.tidy(() => {
-    const inFeatures = weight.shape[0];
-    const outFeatures = weight.shape[1];
-    const lead = x.shape.slice(0, -1);
-    const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, inFeatures]);
-    const y = bias ? affine2d(x2, weight, bias) : matmul2d(x2, weight);
-    return x.rank === 2 ? y : tf.reshape(y, [...lead, outFeatures]);
-  });
+  return bias ? affine(x, weight, bias) : product(x, weight);
 }

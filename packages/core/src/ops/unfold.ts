@@ -67,16 +67,15 @@ export function unfoldGrid(height: number, width: number, args: UnfoldArgs): Gri
 }
 
 /**
- * Windows of `count` consecutive blocks, for `q` block offsets: x [M, blocks·chunk]
- * → [M, count, q·chunk], window j covering blocks j … j+q−1. Only 2-D slices (one
- * contiguous copy per row on wasm), an outer-axis concat and one transpose.
+ * Block-aligned windows: x [M, blocks·chunk] → [M, q, count·chunk], where entry
+ * (j, i) is block i + j. Each piece is one 2-D slice (a contiguous copy per row
+ * on wasm) and they are joined by one concat (whose gradient is a split, also
+ * row copies), not a stack (whose gradient, unstack, copies element-wise).
  */
-function blockWindows(x: tf.Tensor2D, count: number, q: number, chunk: number): tf.Tensor3D {
+function shiftedBlocks(x: tf.Tensor2D, count: number, q: number, chunk: number): tf.Tensor2D {
   const m = x.shape[0];
-  if (q === 1) return tf.reshape(tf.slice(x, [0, 0], [m, count * chunk]), [m, count, chunk]);
   const parts = Array.from({ length: q }, (_, j) => tf.slice(x, [0, j * chunk], [m, count * chunk]));
-  const stacked = tf.reshape(tf.stack(parts, 1), [m, q, count, chunk]);
-  return tf.reshape(tf.transpose(stacked, [0, 2, 1, 3]), [m, count, q * chunk]);
+  return (q === 1 ? parts[0]! : tf.concat(parts, 1)) as tf.Tensor2D;
 }
 
 /**
@@ -115,21 +114,27 @@ export function unfold(x: tf.Tensor4D, args: UnfoldArgs): tf.Tensor3D {
     if (keepH < h) t = tf.reshape(tf.slice(tf.reshape(t, [b, h * keepW * c]), [0, 0], [b, keepH * keepW * c]), [b, keepH, keepW, c]);
     const bottom = needH - ph - keepH;
     const right = needW - pw - keepW;
-    if (ph || bottom || pw || right) t = tf.pad(t, [[0, 0], [ph, bottom], [pw, right], [0, 0]]);
+    // Padding as two 2-D pads: their gradients are 2-D slices (a copy per row), where a 4-D pad's
+    // gradient would copy C values at a time on wasm.
+    if (pw || right) t = tf.reshape(tf.pad(tf.reshape(t, [b * keepH, keepW * c]), [[0, 0], [pw * c, right * c]]), [b, keepH, needW, c]);
+    if (ph || bottom) t = tf.reshape(tf.pad(tf.reshape(t, [b, keepH * needW * c]), [[0, 0], [ph * needW * c, bottom * needW * c]]), [b, needH, needW, c]);
 
-    // Rows: [B, needH·needW·C] → [B·oh, kh·needW·C]; row ki of window y is padded row y·sh + ki.
+    // Rows: [B, (oh+qh−1)·sh·needW·C] → [B, qh, oh, sh·needW·C] → [B·oh, qh·sh (taps), needW·C];
+    // tap ki of window y is padded row y·sh + ki, and only the first kh taps are kept.
     const rowChunk = sh * needW * c;
-    const rowWindows = blockWindows(tf.reshape(t, [b, needH * needW * c]) as tf.Tensor2D, grid.height, qh, rowChunk);
-    const rows = tf.slice(tf.reshape(rowWindows, [b * grid.height, qh * rowChunk]), [0, 0], [b * grid.height, kh * needW * c]);
+    const rowBlocks = tf.reshape(shiftedBlocks(tf.reshape(t, [b, needH * needW * c]) as tf.Tensor2D, grid.height, qh, rowChunk), [b, qh, grid.height, rowChunk]);
+    const rowTaps = tf.reshape(tf.transpose(rowBlocks, [0, 2, 1, 3]), [b * grid.height, qh * rowChunk]);
+    const rows = qh * sh === kh ? rowTaps : tf.slice(rowTaps, [0, 0], [b * grid.height, kh * needW * c]);
 
-    // Columns, with (B, oh, ki) as the batch: [M, needW·C] → [M·ow, kw·C].
+    // Columns, with (B, oh, ki) as rows: [M, needW·C] → [M, qw, ow, sw, C] → taps ahead of windows,
+    // [M, qw·sw, ow·C], so that keeping the first kw taps is one contiguous copy per row.
     const m = b * grid.height * kh;
-    const colChunk = sw * c;
-    const colWindows = blockWindows(tf.reshape(rows, [m, needW * c]) as tf.Tensor2D, grid.width, qw, colChunk);
-    const cols = tf.slice(tf.reshape(colWindows, [m * grid.width, qw * colChunk]), [0, 0], [m * grid.width, kw * c]);
+    const colBlocks = tf.reshape(shiftedBlocks(tf.reshape(rows, [m, needW * c]) as tf.Tensor2D, grid.width, qw, sw * c), [m, qw, grid.width, sw, c]);
+    const colTaps = tf.reshape(tf.transpose(colBlocks, [0, 1, 3, 2, 4]), [m, qw * sw * grid.width * c]);
+    const cols = qw * sw === kw ? colTaps : tf.slice(colTaps, [0, 0], [m, kw * grid.width * c]);
 
-    // [B·oh, ki, ow, kj, C] → [B·oh, ow, C, ki, kj]: PyTorch's channel-major feature order.
-    const patches = tf.transpose(tf.reshape(cols, [b * grid.height, kh, grid.width, kw, c]), [0, 2, 4, 1, 3]);
+    // [B·oh, ki, kj, ow, C] → [B·oh, ow, C, ki, kj]: PyTorch's channel-major feature order.
+    const patches = tf.transpose(tf.reshape(cols, [b * grid.height, kh, kw, grid.width, c]), [0, 3, 4, 1, 2]);
     return tf.reshape(patches, [b, grid.height * grid.width, c * kh * kw]) as tf.Tensor3D;
   });
 }

@@ -1,0 +1,121 @@
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { gelu, geluTanh, LayerNorm, Rng, setBackend, tf } from '../src/index.js';
+
+/*
+ * GELU, tanh-GELU and LayerNorm carry hand-written gradients (to keep fewer
+ * tensors on the tape). Reference: the cpu backend's autodiff of the plain
+ * formulas. Tolerance 1e-5 relative to the largest reference magnitude (float32
+ * elementwise math and row means over at most 48 values).
+ */
+const REL_TOL = 1e-5;
+
+function values(shape: number[], rng: Rng, spread = 3): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (rng.uniform() * 2 - 1) * spread;
+  return out;
+}
+
+function expectRelClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
+  expect(actual.length, what).toBe(expected.length);
+  let scale = 1;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
+  expect(worst / scale, what).toBeLessThanOrEqual(REL_TOL);
+}
+
+type Fn = (...xs: tf.Tensor[]) => tf.Tensor;
+
+function valueAndGrads(f: Fn, inputs: Array<{ data: Float32Array; shape: number[] }>, r: Float32Array): Float32Array[] {
+  return tf.tidy(() => {
+    const xs = inputs.map((i) => tf.tensor(i.data, i.shape));
+    const y = f(...xs);
+    const rt = tf.tensor(r, y.shape);
+    const grads = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(f(...a), rt)))(xs);
+    return [y, ...grads].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+const plainGelu: Fn = (x) => tf.mul(tf.mul(x!, 0.5), tf.add(tf.erf(tf.mul(x!, Math.SQRT1_2)), 1));
+const plainGeluTanh: Fn = (x) => {
+  const inner = tf.mul(tf.add(x!, tf.mul(tf.pow(x!, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+  return tf.mul(tf.mul(x!, 0.5), tf.add(tf.tanh(inner), 1));
+};
+
+beforeAll(async () => {
+  await setBackend('wasm');
+});
+
+const shapeArb = fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 });
+
+describe('activation gradients', () => {
+  for (const [name, ours, plain] of [
+    ['gelu', gelu, plainGelu],
+    ['geluTanh', geluTanh, plainGeluTanh],
+  ] as const) {
+    it(`${name} has the value and gradient of the plain formula's cpu autodiff`, async () => {
+      await fc.assert(
+        fc.asyncProperty(shapeArb, fc.nat(), async (shape, seed) => {
+          const rng = new Rng(seed);
+          const inputs = [{ data: values(shape, rng), shape }];
+          const r = values(shape, rng, 1);
+          await setBackend('cpu');
+          const reference = valueAndGrads(plain, inputs, r);
+          await setBackend('wasm');
+          const before = tf.memory().numTensors;
+          const got = valueAndGrads((x) => ours(x!), inputs, r);
+          expect(tf.memory().numTensors).toBe(before);
+          expectRelClose(got[0]!, reference[0]!, `${name} value ${shape}`);
+          expectRelClose(got[1]!, reference[1]!, `${name} gradient ${shape}`);
+        }),
+        { seed: 42, numRuns: 25 },
+      );
+    });
+  }
+});
+
+describe('LayerNorm gradients', () => {
+  it('match the cpu autodiff of (x − mean)/√(var + eps)·w + b for x, weight and bias', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({ lead: shapeArb, channels: fc.integer({ min: 1, max: 48 }), eps: fc.constantFrom(1e-6, 1e-5), seed: fc.nat() }),
+        async ({ lead, channels, eps, seed }) => {
+          const rng = new Rng(seed);
+          const xShape = [...lead, channels];
+          const inputs = [
+            { data: values(xShape, rng), shape: xShape },
+            { data: values([channels], rng, 1), shape: [channels] },
+            { data: values([channels], rng, 1), shape: [channels] },
+          ];
+          const r = values(xShape, rng, 1);
+          const plain: Fn = (x, w, b) => {
+            const { mean, variance } = tf.moments(x!, -1, true);
+            return tf.add(tf.mul(tf.mul(tf.sub(x!, mean), tf.rsqrt(tf.add(variance, eps))), w!), b!);
+          };
+          const layer = new LayerNorm(channels, rng, eps);
+          await setBackend('cpu');
+          const reference = valueAndGrads(plain, inputs, r);
+          await setBackend('wasm');
+          const before = tf.memory().numTensors;
+          const got = tf.tidy(() => {
+            const x = tf.tensor(inputs[0]!.data, xShape);
+            layer.weight.assign(tf.tensor1d(inputs[1]!.data));
+            layer.bias.assign(tf.tensor1d(inputs[2]!.data));
+            const rt = tf.tensor(r, xShape);
+            const y = layer.apply(x);
+            const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(layer.apply(a), rt)))(x);
+            const { grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x), rt)) as tf.Scalar, [layer.weight, layer.bias]);
+            return [y, dx, grads[layer.weight.name]!, grads[layer.bias.name]!].map((t) => t.dataSync() as Float32Array);
+          });
+          expect(tf.memory().numTensors).toBe(before);
+          layer.dispose();
+          const label = JSON.stringify({ lead, channels, eps });
+          ['y', 'dx', 'dweight', 'dbias'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, `${name} ${label}`));
+        },
+      ),
+      { seed: 42, numRuns: 30 },
+    );
+  });
+});

@@ -1,0 +1,89 @@
+"""PyTorch side of `pnpm bench`: the DeiT-Tiny-sized ViT of bench/run.mjs (32x32, patch 4,
+width 192, 12 blocks, 3 heads, MLP 4x, exact GELU, pre-norm, 10 classes), timed the same
+way (median after warm-up) for one AdamW training step at batch 32 and inference at batch 64.
+Prints one JSON line. Exits non-zero (and the bench skips it) when torch is missing."""
+import argparse, json, statistics, time
+
+import torch
+from torch import nn
+
+p = argparse.ArgumentParser()
+p.add_argument('--reps', type=int, default=5)
+p.add_argument('--warmup', type=int, default=2)
+a = p.parse_args()
+
+
+class Block(nn.Module):
+    def __init__(self, d, h):
+        super().__init__()
+        self.h = h
+        self.norm1 = nn.LayerNorm(d, eps=1e-6)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.norm2 = nn.LayerNorm(d, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = self.qkv(self.norm1(x)).reshape(b, n, 3, self.h, c // self.h).permute(2, 0, 3, 1, 4)
+        attn = ((q * (c // self.h) ** -0.5) @ k.transpose(-2, -1)).softmax(-1)
+        x = x + self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+        return x + self.mlp(self.norm2(x))
+
+
+class ViT(nn.Module):
+    def __init__(self, img=32, patch=4, d=192, depth=12, heads=3, classes=10):
+        super().__init__()
+        self.patch = nn.Conv2d(3, d, patch, patch)
+        n = (img // patch) ** 2
+        self.cls = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos = nn.Parameter(torch.zeros(1, n + 1, d))
+        self.blocks = nn.Sequential(*[Block(d, heads) for _ in range(depth)])
+        self.norm = nn.LayerNorm(d, eps=1e-6)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+def timed(fn):
+    for _ in range(a.warmup):
+        fn()
+    times = []
+    for _ in range(a.reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+torch.manual_seed(0)
+model = ViT()
+opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+xb, yb = torch.randn(32, 3, 32, 32), torch.arange(32) % 10
+crit = nn.CrossEntropyLoss(label_smoothing=0.1)
+
+
+def step():
+    opt.zero_grad()
+    loss = crit(model(xb), yb)
+    loss.backward()
+    opt.step()
+    loss.item()
+
+
+train = timed(step)
+model.eval()
+xi = torch.randn(64, 3, 32, 32)
+with torch.no_grad():
+    infer = timed(lambda: model(xi).sum().item())
+out = {
+    'torch': torch.__version__,
+    'threads': torch.get_num_threads(),
+    'params': sum(p.numel() for p in model.parameters()),
+    'train': {'batch': 32, 'secondsPerStep': statistics.median(train), 'imagesPerSecond': 32 / statistics.median(train), 'times': train},
+    'infer': {'batch': 64, 'secondsPerBatch': statistics.median(infer), 'imagesPerSecond': 64 / statistics.median(infer), 'times': infer},
+}
+print(json.dumps(out))

@@ -1,0 +1,338 @@
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError as FlagError, Option } from 'commander';
+import { BACKENDS, registry, setBackend, TesseraError, type BackendChoice } from '@tessera/core';
+import { parseAugmentList } from './augment.js';
+import { TRAIN_DEFAULTS, type AugmentSpec, type TrainConfig } from './config.js';
+import { DEMO_EXPECTED_TOP1, demoConfig } from './demo.js';
+import { HARNESS_VERSION } from './environment.js';
+import { evaluateRun } from './evaluate-run.js';
+import { describeModel, formatModelInfo } from './info.js';
+import { buildModel, defaultImgSize, resolveModelRef } from './model.js';
+import { loadPlugins } from './plugins.js';
+import { createReporter } from './progress.js';
+import { NonFiniteLossError, train, type TrainResult } from './train/trainer.js';
+
+/** Exit code of a run stopped by a NaN or infinite loss (the last checkpoint is intact). */
+export const EXIT_DIVERGED = 3;
+
+const integer = (min: number) => (value: string) => {
+  const n = Number(value);
+  if (!/^[+-]?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) throw new FlagError(`expected an integer >= ${min}`);
+  return n;
+};
+
+const number = (min: number, max = Number.POSITIVE_INFINITY, exclusiveMin = false) => (value: string) => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || (exclusiveMin ? n <= min : n < min) || n > max) {
+    const low = exclusiveMin ? `> ${min}` : `>= ${min}`;
+    throw new FlagError(`expected a finite number ${low}${Number.isFinite(max) ? ` and <= ${max}` : ''}`);
+  }
+  return n;
+};
+
+const fraction = (value: string) => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw new FlagError('expected a number in [0, 1)');
+  return n;
+};
+
+const augmentList = (value: string) => {
+  try {
+    return parseAugmentList(value);
+  } catch (error) {
+    throw new FlagError((error as Error).message);
+  }
+};
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const backendOption = () => new Option('--backend <name>', 'tensor backend').choices(BACKENDS as unknown as string[]).default('auto');
+const pluginOption = () => new Option('--plugin <package>', 'also register the plugins a package (or file) exports; repeatable').argParser(collect).default([]);
+
+interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const defaultIo: Io = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
+
+function fail(io: Io, json: boolean, error: unknown): number {
+  const message = error instanceof Error ? error.message : String(error);
+  io.err(`error: ${message}`);
+  if (json) io.out(JSON.stringify({ error: message, ...(error instanceof NonFiniteLossError ? { runDir: error.runDir, lastCheckpointStep: error.lastCheckpointStep ?? null } : {}) }));
+  return error instanceof NonFiniteLossError ? EXIT_DIVERGED : 1;
+}
+
+function printResult(io: Io, json: boolean, result: TrainResult, label = 'validation'): void {
+  if (json) {
+    io.out(JSON.stringify(result));
+    return;
+  }
+  io.out(`${label} top-1 ${(result.top1 * 100).toFixed(2)}%  top-5 ${(result.top5 * 100).toFixed(2)}%  loss ${result.loss.toFixed(4)}`);
+  io.out(`${result.steps} steps, ${result.imagesPerSecond.toFixed(1)} train img/s on ${result.backend}, ${result.seconds.toFixed(1)} s`);
+  io.out(`run folder ${result.runDir} (report.html, metrics.jsonl, checkpoint.json)`);
+}
+
+function defaultRunDir(model: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/Z$/, '');
+  const base = model.replace(/\.json$/, '').replace(/[^A-Za-z0-9_-]+/g, '_').slice(-40);
+  return resolve('runs', `${base}-${stamp}`);
+}
+
+type TrainFlags = {
+  model?: string;
+  plugin: string[];
+  data: string;
+  trainSize?: number;
+  testSize?: number;
+  imgSize?: number;
+  epochs: number;
+  steps?: number;
+  batchSize: number;
+  evalBatchSize: number;
+  lr: number;
+  minLr: number;
+  warmupEpochs: number;
+  weightDecay: number;
+  smoothing: number;
+  clipGrad?: number;
+  dropPath: number;
+  ema?: number;
+  augment: AugmentSpec[];
+  cropPadding: number;
+  flip: boolean;
+  seed: number;
+  backend: BackendChoice;
+  out?: string;
+  resume?: string;
+  json?: boolean;
+  quiet?: boolean;
+};
+
+/**
+ * Flags a resumed run may override, mapped to config keys. The model, data, batch size,
+ * seed and input pipeline stay as saved: the restored data order depends on them.
+ */
+const FLAG_TO_CONFIG: Record<string, keyof TrainConfig> = {
+  epochs: 'epochs',
+  steps: 'steps',
+  evalBatchSize: 'evalBatchSize',
+  lr: 'lr',
+  minLr: 'minLr',
+  warmupEpochs: 'warmupEpochs',
+  weightDecay: 'weightDecay',
+  smoothing: 'smoothing',
+  clipGrad: 'clipGrad',
+  ema: 'ema',
+  augment: 'augment',
+  backend: 'backend',
+  out: 'out',
+  plugin: 'plugins',
+};
+
+function addTrainOptions(cmd: Command): Command {
+  return cmd
+    .option('--model <name|spec.json>', 'a registered model (tessera models) or a JSON model spec')
+    .addOption(pluginOption())
+    .option('--data <spec>', "dataset: synthetic, cifar10:<dir>, mnist:<dir>, fashion-mnist:<dir> or folder:<dir>", TRAIN_DEFAULTS.data)
+    .option('--train-size <n>', 'number of training examples (synthetic: generated; others: the first n)', integer(1))
+    .option('--test-size <n>', 'number of validation examples', integer(1))
+    .option('--img-size <n>', "input size (default: the model's)", integer(1))
+    .option('--epochs <n>', 'epochs (the learning-rate schedule spans them)', integer(1), TRAIN_DEFAULTS.epochs)
+    .option('--steps <n>', 'stop after n optimizer steps (smoke runs; checkpointed, resumable)', integer(1))
+    .option('--batch-size <n>', 'training batch size', integer(1), TRAIN_DEFAULTS.batchSize)
+    .option('--eval-batch-size <n>', 'evaluation batch size', integer(1), TRAIN_DEFAULTS.evalBatchSize)
+    .option('--lr <rate>', 'peak learning rate of AdamW', number(0, Number.POSITIVE_INFINITY, true), TRAIN_DEFAULTS.lr)
+    .option('--min-lr <rate>', 'learning rate at the end of the cosine schedule', number(0), TRAIN_DEFAULTS.minLr)
+    .option('--warmup-epochs <n>', 'linear warmup length in epochs (fractions allowed)', number(0), TRAIN_DEFAULTS.warmupEpochs)
+    .option('--weight-decay <λ>', 'decoupled weight decay (not on norms, biases, position embeddings, class tokens)', number(0), TRAIN_DEFAULTS.weightDecay)
+    .option('--smoothing <ε>', 'label smoothing', fraction, TRAIN_DEFAULTS.smoothing)
+    .option('--clip-grad <norm>', 'clip gradients to this global L2 norm', number(0, Number.POSITIVE_INFINITY, true))
+    .option('--drop-path <rate>', 'stochastic depth rate (linear over the blocks)', fraction, TRAIN_DEFAULTS.dropPath)
+    .option('--ema <decay>', 'keep an exponential moving average of the weights with this decay, e.g. 0.999', fraction)
+    .option('--augment <list>', "batch augmentations: e.g. mixup,cutmix or transmix; options as name:key=value;key=value ('none' for none)", augmentList, [])
+    .option('--crop-padding <px>', 'random crop with this zero padding (0: off)', integer(0), TRAIN_DEFAULTS.cropPadding)
+    .option('--flip', 'random horizontal flip', TRAIN_DEFAULTS.flip)
+    .option('--no-flip', 'no random horizontal flip')
+    .option('--seed <n>', 'seed of initialisation, data order, augmentation and dropout', integer(0), TRAIN_DEFAULTS.seed)
+    .addOption(backendOption())
+    .option('--out <dir>', 'run folder (default runs/<model>-<time>)')
+    .option('--json', 'print one JSON object with the final metrics as the last stdout line')
+    .option('--quiet', 'no progress output');
+}
+
+function flagsToConfig(flags: TrainFlags): TrainConfig {
+  if (!flags.model) throw new TesseraError('--model is required (a name from `tessera models` or a JSON spec file), unless --resume is given');
+  const model = resolveModelRef(flags.model);
+  return {
+    model,
+    // Paths are kept absolute so a resumed run finds the same plugin files from any directory.
+    plugins: flags.plugin.map((p) => (p.startsWith('.') ? resolve(p) : p)),
+    data: flags.data,
+    ...(flags.trainSize ? { trainSize: flags.trainSize } : {}),
+    ...(flags.testSize ? { testSize: flags.testSize } : {}),
+    imgSize: flags.imgSize ?? defaultImgSize(model),
+    epochs: flags.epochs,
+    ...(flags.steps ? { steps: flags.steps } : {}),
+    batchSize: flags.batchSize,
+    evalBatchSize: flags.evalBatchSize,
+    lr: flags.lr,
+    minLr: flags.minLr,
+    warmupEpochs: flags.warmupEpochs,
+    weightDecay: flags.weightDecay,
+    smoothing: flags.smoothing,
+    ...(flags.clipGrad !== undefined ? { clipGrad: flags.clipGrad } : {}),
+    dropPath: flags.dropPath,
+    ...(flags.ema !== undefined ? { ema: flags.ema } : {}),
+    augment: flags.augment,
+    cropPadding: flags.cropPadding,
+    flip: flags.flip,
+    seed: flags.seed,
+    backend: flags.backend,
+    out: flags.out ?? defaultRunDir(flags.model),
+  };
+}
+
+/** Runs the tessera CLI on `argv` (process.argv form) and resolves to the exit code. */
+export async function runCli(argv: readonly string[], io: Io = defaultIo): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('tessera')
+    .description('Train, evaluate and inspect vision transformers composed from Tessera plugins')
+    .version(HARNESS_VERSION)
+    .showSuggestionAfterError()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('models')
+    .description('list every model of every installed plugin')
+    .argument('[filter]', 'glob such as deit_* or t2t_*')
+    .addOption(pluginOption())
+    .option('--json', 'print a JSON array')
+    .action(async (filter: string | undefined, flags: { plugin: string[]; json?: boolean }) => {
+      try {
+        await loadPlugins(flags.plugin, { warn: io.err });
+        const models = registry.listModels(filter).map((name) => {
+          const { plugin, definition } = registry.getModel(name);
+          return { name, plugin, description: definition.description, inputSize: definition.defaults.inputSize, ...(definition.paper ? { paper: definition.paper } : {}) };
+        });
+        if (flags.json) io.out(JSON.stringify(models));
+        else {
+          const width = Math.max(4, ...models.map((m) => m.name.length));
+          for (const m of models) io.out(`${m.name.padEnd(width)}  ${m.plugin.padEnd(22)}  ${m.description}`);
+          if (!models.length) io.out(filter ? `no model matches ${filter}` : 'no models registered');
+        }
+      } catch (error) {
+        exitCode = fail(io, Boolean(flags.json), error);
+      }
+    });
+
+  program
+    .command('info')
+    .description('parameters, multiply-accumulates, and layout and shape after each stage of a model')
+    .argument('<model>', 'a registered model name or a JSON model spec')
+    .option('--img-size <n>', "input size (default: the model's)", integer(1))
+    .option('--num-classes <n>', "classifier size (default: the model's)", integer(1))
+    .addOption(pluginOption())
+    .addOption(backendOption())
+    .option('--json', 'print one JSON object')
+    .action(async (modelName: string, flags: { imgSize?: number; numClasses?: number; plugin: string[]; backend: BackendChoice; json?: boolean }) => {
+      try {
+        await setBackend(flags.backend);
+        await loadPlugins(flags.plugin, { warn: io.err });
+        const model = buildModel(resolveModelRef(modelName), { imgSize: flags.imgSize, numClasses: flags.numClasses });
+        try {
+          const info = await describeModel(model);
+          io.out(flags.json ? JSON.stringify(info) : formatModelInfo(info));
+        } finally {
+          model.dispose();
+        }
+      } catch (error) {
+        exitCode = fail(io, Boolean(flags.json), error);
+      }
+    });
+
+  addTrainOptions(
+    program
+      .command('train')
+      .description('train a model; writes checkpoints, metrics.jsonl and report.html to the run folder')
+      .option('--resume <run|checkpoint>', 'continue a run from its last checkpoint (flags given now override its settings)'),
+  ).action(async (flags: TrainFlags, cmd: Command) => {
+    try {
+      const reporter = createReporter({ quiet: flags.quiet });
+      let result: TrainResult;
+      if (flags.resume) {
+        const overrides: Record<string, unknown> = {};
+        for (const [flag, key] of Object.entries(FLAG_TO_CONFIG)) {
+          if (cmd.getOptionValueSource(flag) === 'cli') overrides[key] = (flags as Record<string, unknown>)[flag];
+        }
+        if (overrides.out) overrides.out = resolve(String(overrides.out));
+        result = await train({ resume: flags.resume, overrides: overrides as Partial<TrainConfig> }, { reporter });
+      } else {
+        result = await train(flagsToConfig(flags), { reporter });
+      }
+      printResult(io, Boolean(flags.json), result);
+    } catch (error) {
+      exitCode = fail(io, Boolean(flags.json), error);
+    }
+  });
+
+  program
+    .command('eval')
+    .description('top-1, top-5 and loss of a trained run (or a weights file) on a test split')
+    .option('--checkpoint <run|checkpoint|weights>', 'a run folder, its checkpoint.json, or a .safetensors weights file (with --model)')
+    .option('--model <name|spec.json>', "the model (default: the run's)")
+    .option('--data <spec>', "dataset (default: the run's)")
+    .option('--img-size <n>', "input size (default: the run's or the model's)", integer(1))
+    .option('--test-size <n>', 'number of examples', integer(1))
+    .option('--batch-size <n>', 'evaluation batch size', integer(1), 128)
+    .option('--ema', 'evaluate the EMA weights of the run')
+    .addOption(pluginOption())
+    .addOption(backendOption())
+    .option('--json', 'print one JSON object with the metrics as the last stdout line')
+    .action(async (flags: { checkpoint?: string; model?: string; data?: string; imgSize?: number; testSize?: number; batchSize: number; ema?: boolean; plugin: string[]; backend: BackendChoice; json?: boolean }) => {
+      try {
+        const result = await evaluateRun({ ...flags, plugins: flags.plugin });
+        if (flags.json) io.out(JSON.stringify(result));
+        else {
+          io.out(`${result.model} on ${result.data} (${result.images} images, ${result.weights})`);
+          io.out(`top-1 ${(result.top1 * 100).toFixed(2)}%  top-5 ${(result.top5 * 100).toFixed(2)}%  loss ${result.loss.toFixed(4)}  ${result.imagesPerSecond.toFixed(1)} img/s on ${result.backend}`);
+        }
+      } catch (error) {
+        exitCode = fail(io, Boolean(flags.json), error);
+      }
+    });
+
+  program
+    .command('demo')
+    .description('train a small T2T-stem ViT with TransMix on synthetic data (a few minutes on 2 CPU cores) and write the report')
+    .option('--out <dir>', 'run folder', 'runs/demo')
+    .option('--epochs <n>', 'epochs (default 6)', integer(1))
+    .option('--steps <n>', 'stop after n optimizer steps', integer(1))
+    .option('--train-size <n>', 'synthetic training examples (default 5000)', integer(1))
+    .option('--test-size <n>', 'synthetic validation examples (default 1000)', integer(1))
+    .addOption(new Option('--backend <name>', 'tensor backend').choices(BACKENDS as unknown as string[]).default('wasm'))
+    .option('--json', 'print one JSON object with the final metrics as the last stdout line')
+    .option('--quiet', 'no progress output')
+    .action(async (flags: { out: string; epochs?: number; steps?: number; trainSize?: number; testSize?: number; backend: BackendChoice; json?: boolean; quiet?: boolean }) => {
+      try {
+        await setBackend(flags.backend);
+        await loadPlugins([], { warn: io.err });
+        const config = demoConfig(resolve(flags.out), {
+          backend: flags.backend,
+          ...(flags.epochs ? { epochs: flags.epochs } : {}),
+          ...(flags.steps ? { steps: flags.steps } : {}),
+          ...(flags.trainSize ? { trainSize: flags.trainSize } : {}),
+          ...(flags.testSize ? { testSize: flags.testSize } : {}),
+        });
+        const reporter = createReporter({ quiet: flags.quiet });
+        reporter.info(`demo: ${config.model.name} with ${config.augment.map((a) => a.name).join(', ')} on synthetic (${config.trainSize} images, ${config.epochs} epochs, ${config.backend})`);
+        const result = await train(config, { reporter });
+        printResult(io, Boolean(flags.json), result, `demo validation (expected about ${(DEMO_EXPECTED_TOP1 * 100).toFixed(0)}% or more)`);
+      } catch (error) {
+        exitCode = fail(io, Boolean(flags.json), error);
+      }
+    });
+
+  await program.parseAsync([...argv]);
+  return exitCode;
+}

@@ -1,0 +1,91 @@
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { InvalidArgumentError, loadSafetensors, setBackend, tf, type BackendChoice } from '@tessera/core';
+import { openDataset } from './data/index.js';
+import { describeEnvironment } from './environment.js';
+import { evaluate } from './evaluate.js';
+import { buildModel, defaultImgSize, resolveModelRef, type ModelRef } from './model.js';
+import { loadPlugins } from './plugins.js';
+import { loadCheckpointTensors, readCheckpoint } from './train/checkpoint.js';
+
+export interface EvalOptions {
+  /** A run folder, its checkpoint.json, or a weights .safetensors file (then --model is needed). */
+  readonly checkpoint?: string;
+  readonly model?: string;
+  readonly data?: string;
+  readonly imgSize?: number;
+  readonly batchSize?: number;
+  readonly testSize?: number;
+  readonly backend?: BackendChoice;
+  readonly plugins?: readonly string[];
+  /** Evaluate the checkpoint's EMA weights instead of the trained ones. */
+  readonly ema?: boolean;
+  readonly seed?: number;
+}
+
+export interface EvalResult {
+  readonly top1: number;
+  readonly top5: number;
+  readonly loss: number;
+  readonly images: number;
+  readonly imagesPerSecond: number;
+  readonly runDir: string | null;
+  readonly model: string;
+  readonly data: string;
+  readonly backend: string;
+  readonly weights: string;
+}
+
+/** `tessera eval`: top-1, top-5 and loss of a trained run (or weights file) on a dataset's test split. */
+export async function evaluateRun(options: EvalOptions): Promise<EvalResult> {
+  await setBackend(options.backend ?? 'auto');
+  await loadPlugins(options.plugins ?? []);
+  const checkpoint = options.checkpoint;
+  const isRun = checkpoint !== undefined && existsSync(checkpoint) && (statSync(checkpoint).isDirectory() || checkpoint.endsWith('.json'));
+  const run = isRun ? await readCheckpoint(checkpoint) : undefined;
+  let ref: ModelRef;
+  if (options.model) ref = resolveModelRef(options.model);
+  else if (run) ref = run.state.config.model;
+  else throw new InvalidArgumentError('--model', undefined, 'a model name or spec file (or --checkpoint with a run folder, whose model is used)');
+  const data = options.data ?? run?.state.config.data ?? 'synthetic';
+  const imgSize = options.imgSize ?? run?.state.config.imgSize ?? defaultImgSize(ref);
+  const seed = options.seed ?? run?.state.config.seed ?? 0;
+  const testSize = options.testSize ?? run?.state.config.testSize;
+  const dataset = await openDataset(data, { split: 'test', imgSize, seed, ...(testSize ? { size: testSize } : {}) });
+  const model = buildModel(ref, { numClasses: dataset.numClasses, imgSize, inChannels: dataset.channels, seed });
+  try {
+    let weights = 'random initialisation';
+    if (run) {
+      const file = options.ema ? run.state.files.ema : run.state.files.model;
+      if (!file) throw new InvalidArgumentError('--ema', true, 'a run trained with --ema (this checkpoint has no EMA weights)');
+      const tensors = await loadCheckpointTensors(run.runDir, file);
+      model.loadStateDict(tensors);
+      tf.dispose(Object.values(tensors));
+      weights = resolve(run.runDir, file);
+    } else if (checkpoint) {
+      if (!existsSync(checkpoint)) throw new InvalidArgumentError('--checkpoint', checkpoint, 'an existing run folder, checkpoint.json or .safetensors file');
+      const { tensors } = await loadSafetensors(checkpoint);
+      try {
+        model.loadStateDict(tensors);
+      } finally {
+        tf.dispose(Object.values(tensors));
+      }
+      weights = resolve(checkpoint);
+    }
+    const metrics = await evaluate(model, dataset, options.batchSize ?? 128);
+    return {
+      top1: metrics.top1,
+      top5: metrics.top5,
+      loss: metrics.loss,
+      images: metrics.images,
+      imagesPerSecond: metrics.imagesPerSecond,
+      runDir: run?.runDir ?? null,
+      model: model.config.name,
+      data,
+      backend: describeEnvironment().backend,
+      weights,
+    };
+  } finally {
+    model.dispose();
+  }
+}

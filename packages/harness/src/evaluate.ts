@@ -1,0 +1,62 @@
+import { Rng, tf, type VisionModel } from '@tessera/core';
+import { BatchLoader, type ImageDataset } from './data/index.js';
+
+export interface EvalMetrics {
+  readonly top1: number;
+  readonly top5: number;
+  readonly loss: number;
+  readonly images: number;
+  readonly imagesPerSecond: number;
+}
+
+/** Loader options that turn a dataset into what `model` expects: its input size and its normalisation. */
+export function inputOptions(model: VisionModel, dataset: ImageDataset) {
+  const [h, w] = model.config.inputSize;
+  return {
+    targetSize: [h, w] as [number, number],
+    channels: dataset.channels,
+    mean: model.config.mean.slice(0, dataset.channels),
+    std: model.config.std.slice(0, dataset.channels),
+  };
+}
+
+/** Top-1 and top-5 accuracy (k capped at the class count) and mean cross-entropy over the whole split, in eval mode. */
+export async function evaluate(model: VisionModel, dataset: ImageDataset, batchSize: number): Promise<EvalMetrics> {
+  const loader = new BatchLoader(dataset, { batchSize, shuffle: false, rng: new Rng(0), dropLast: false, ...inputOptions(model, dataset) });
+  const k = Math.min(5, model.config.numClasses);
+  let correct1 = 0;
+  let correct5 = 0;
+  let lossSum = 0;
+  let seen = 0;
+  const start = performance.now();
+  for (let batch = loader.next(); batch; batch = loader.next()) {
+    const { images, labels } = batch;
+    try {
+      const [hits1, hitsK, loss] = tf.tidy(() => {
+        const logits = model.predict(images);
+        const target = tf.tensor1d(labels, 'int32');
+        const nll = tf.neg(tf.sum(tf.mul(tf.oneHot(target, model.config.numClasses), tf.logSoftmax(logits)), -1));
+        const top = tf.topk(logits, k).indices;
+        const inTop = tf.cast(tf.equal(top, tf.expandDims(target, 1)), 'float32');
+        const first = tf.slice(inTop, [0, 0], [-1, 1]);
+        return [tf.sum(first), tf.sum(inTop), tf.sum(nll)];
+      });
+      const values = await Promise.all([hits1.data(), hitsK.data(), loss.data()]);
+      tf.dispose([hits1, hitsK, loss]);
+      correct1 += values[0][0]!;
+      correct5 += values[1][0]!;
+      lossSum += values[2][0]!;
+      seen += labels.length;
+    } finally {
+      images.dispose();
+    }
+  }
+  const seconds = (performance.now() - start) / 1000;
+  return {
+    top1: seen ? correct1 / seen : 0,
+    top5: seen ? correct5 / seen : 0,
+    loss: seen ? lossSum / seen : Number.NaN,
+    images: seen,
+    imagesPerSecond: seconds > 0 ? seen / seconds : 0,
+  };
+}

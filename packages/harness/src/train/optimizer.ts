@@ -1,0 +1,112 @@
+import { tf, type Parameter } from '@tessera/core';
+
+export interface AdamWOptions {
+  readonly beta1?: number;
+  readonly beta2?: number;
+  readonly eps?: number;
+  readonly weightDecay?: number;
+}
+
+/** A non-trainable variable of zeros shaped like `like` (tf.variable keeps its own reference, so the initial tensor is freed). */
+function zeroVariable(like: tf.Tensor): tf.Variable {
+  const zeros = tf.zerosLike(like);
+  const variable = tf.variable(zeros, false);
+  zeros.dispose();
+  return variable;
+}
+
+/**
+ * AdamW (Loshchilov & Hutter 2019, Alg. 2) in PyTorch's arrangement: the decay
+ * p ← p − lr·λ·p is decoupled from the adaptive step and applied only to
+ * parameters whose `weightDecay` flag is set (timm exempts norms, biases,
+ * position embeddings and class tokens). Written out rather than taken from
+ * tf.train so the flags are honoured and the moments can be checkpointed.
+ */
+export class AdamW {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  /** Optimizer steps taken (PyTorch's `state['step']`), for the bias corrections. */
+  step = 0;
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+
+  constructor(
+    private readonly params: ReadonlyArray<readonly [string, Parameter]>,
+    options: AdamWOptions = {},
+  ) {
+    this.beta1 = options.beta1 ?? 0.9;
+    this.beta2 = options.beta2 ?? 0.999;
+    this.eps = options.eps ?? 1e-8;
+    this.weightDecay = options.weightDecay ?? 0.05;
+    for (const [name, p] of params) {
+      this.m.set(name, zeroVariable(p.variable));
+      this.v.set(name, zeroVariable(p.variable));
+    }
+  }
+
+  /** Applies one update with `grads` keyed by variable name (tf.variableGrads' result). */
+  apply(grads: Record<string, tf.Tensor>, lr: number): void {
+    this.step += 1;
+    const b1 = this.beta1;
+    const b2 = this.beta2;
+    const bias1 = 1 - b1 ** this.step;
+    const bias2 = 1 - b2 ** this.step;
+    for (const [name, p] of this.params) {
+      const g = grads[p.variable.name];
+      if (!g) continue;
+      const m = this.m.get(name)!;
+      const v = this.v.get(name)!;
+      tf.tidy(() => {
+        const decayed = p.weightDecay && this.weightDecay > 0 ? tf.mul(p.variable, 1 - lr * this.weightDecay) : p.variable;
+        const mNew = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
+        const vNew = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
+        const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(bias2)), this.eps);
+        m.assign(mNew);
+        v.assign(vNew);
+        p.variable.assign(tf.sub(decayed, tf.mul(tf.div(mNew, denom), lr / bias1)));
+      });
+    }
+  }
+
+  /** The moments as `exp_avg.<name>` / `exp_avg_sq.<name>` (PyTorch's state keys), for a safetensors file. */
+  stateTensors(): Record<string, tf.Tensor> {
+    const out: Record<string, tf.Tensor> = {};
+    for (const [name, t] of this.m) out[`exp_avg.${name}`] = t;
+    for (const [name, t] of this.v) out[`exp_avg_sq.${name}`] = t;
+    return out;
+  }
+
+  loadStateTensors(tensors: Record<string, tf.Tensor>, step: number): void {
+    for (const [prefix, table] of [['exp_avg', this.m], ['exp_avg_sq', this.v]] as const) {
+      for (const [name, variable] of table) {
+        const t = tensors[`${prefix}.${name}`];
+        if (!t) throw new Error(`optimizer state lacks ${prefix}.${name}`);
+        variable.assign(t);
+      }
+    }
+    this.step = step;
+  }
+
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+  }
+}
+
+/**
+ * Scales gradients so their global L2 norm is at most `maxNorm` (PyTorch's
+ * clip_grad_norm_: coefficient maxNorm / (norm + 1e-6), capped at 1). Returns the
+ * norm before clipping and the (possibly new) gradients; replaced tensors are disposed.
+ */
+export function clipGradNorm(grads: Record<string, tf.Tensor>, maxNorm: number | undefined): { norm: number; grads: Record<string, tf.Tensor> } {
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
+  if (maxNorm === undefined || !Number.isFinite(norm) || norm <= maxNorm) return { norm, grads };
+  const coef = maxNorm / (norm + 1e-6);
+  const clipped: Record<string, tf.Tensor> = {};
+  for (const [name, g] of Object.entries(grads)) {
+    clipped[name] = tf.mul(g, coef);
+    g.dispose();
+  }
+  return { norm, grads: clipped };
+}

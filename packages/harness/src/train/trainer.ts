@@ -1,0 +1,335 @@
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { oneHot, Rng, setBackend, softTargetCrossEntropy, tf, TesseraError, writeFileAtomic, type VisionModel } from '@tessera/core';
+import { buildAugmentation } from '../augment.js';
+import type { TrainConfig } from '../config.js';
+import { BatchLoader, openDataset, type ImageDataset, type LoaderOptions } from '../data/index.js';
+import { describeEnvironment } from '../environment.js';
+import { evaluate, inputOptions, type EvalMetrics } from '../evaluate.js';
+import { buildModel } from '../model.js';
+import { loadPlugins } from '../plugins.js';
+import { createReporter, type Reporter } from '../progress.js';
+import { writeReport } from '../report/report.js';
+import { AdamW, clipGradNorm } from './optimizer.js';
+import { loadCheckpointTensors, readCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
+import { WeightEma } from './ema.js';
+import { cosineLr } from './schedule.js';
+
+/** The result of a run, printed as the last stdout line with --json. */
+export interface TrainResult {
+  readonly top1: number;
+  readonly top5: number;
+  readonly loss: number;
+  readonly trainLoss: number;
+  readonly emaTop1?: number;
+  /** Training throughput of this session (optimizer steps only, evaluation excluded). */
+  readonly imagesPerSecond: number;
+  readonly evalImagesPerSecond: number;
+  readonly steps: number;
+  readonly epochs: number;
+  readonly runDir: string;
+  readonly checkpoint: string;
+  readonly report: string;
+  readonly model: string;
+  readonly params: number;
+  readonly backend: string;
+  readonly seconds: number;
+}
+
+/** A training step produced a loss or gradient that is not a finite number. */
+export class NonFiniteLossError extends TesseraError {
+  constructor(
+    message: string,
+    readonly runDir: string,
+    readonly lastCheckpointStep: number | undefined,
+  ) {
+    super(message);
+  }
+}
+
+export interface TrainIO {
+  readonly reporter?: Reporter;
+}
+
+/** One line of metrics.jsonl. */
+export type MetricsLine =
+  | { type: 'train'; epoch: number; step: number; loss: number; lr: number; gradNorm: number; imagesPerSecond: number }
+  | { type: 'eval'; epoch: number; step: number; top1: number; top5: number; loss: number; emaTop1?: number; emaTop5?: number };
+
+export async function readMetrics(runDir: string): Promise<MetricsLine[]> {
+  const path = join(runDir, 'metrics.jsonl');
+  if (!existsSync(path)) return [];
+  return (await readFile(path, 'utf8'))
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as MetricsLine);
+}
+
+interface Session {
+  config: TrainConfig;
+  runDir: string;
+  model: VisionModel;
+  train: ImageDataset;
+  test: ImageDataset;
+  loaderOptions: LoaderOptions;
+}
+
+async function openData(config: TrainConfig): Promise<{ train: ImageDataset; test: ImageDataset }> {
+  const common = { imgSize: config.imgSize, seed: config.seed };
+  const train = await openDataset(config.data, { split: 'train', ...common, ...(config.trainSize ? { size: config.trainSize } : {}) });
+  const test = await openDataset(config.data, { split: 'test', ...common, ...(config.testSize ? { size: config.testSize } : {}) });
+  return { train, test };
+}
+
+/**
+ * Trains a model as DeiT does (AdamW, warmup + cosine, label smoothing, optional
+ * Mixup/CutMix/TransMix, drop path, EMA, gradient clipping), checkpointing each
+ * epoch. With `resume`, continues from a checkpoint to the same numbers an
+ * uninterrupted run produces. `overrides` (resume only) replace saved settings.
+ */
+export async function train(configOrResume: TrainConfig | { resume: string; overrides?: Partial<TrainConfig> }, io: TrainIO = {}): Promise<TrainResult> {
+  const reporter = io.reporter ?? createReporter({ quiet: true });
+  let resumed: { state: CheckpointState; runDir: string } | undefined;
+  let config: TrainConfig;
+  if ('resume' in configOrResume) {
+    resumed = await readCheckpoint(configOrResume.resume);
+    // --steps is a stop for one invocation, not part of the recipe: a resumed run goes on to the end unless given again.
+    const { steps: _previousStop, ...saved } = resumed.state.config;
+    config = { ...saved, ...configOrResume.overrides };
+  } else {
+    config = configOrResume;
+  }
+  const runDir = resumed && !('resume' in configOrResume && configOrResume.overrides?.out) ? resumed.runDir : resolve(config.out);
+  config = { ...config, out: runDir };
+
+  await setBackend(config.backend);
+  await loadPlugins(config.plugins, { warn: (m) => reporter.info(`warning: ${m}`) });
+  const { train: trainSet, test: testSet } = await openData(config);
+  const model = buildModel(config.model, {
+    numClasses: trainSet.numClasses,
+    imgSize: config.imgSize,
+    inChannels: trainSet.channels,
+    dropPathRate: config.dropPath > 0 ? config.dropPath : undefined,
+    seed: config.seed,
+  });
+  const session: Session = {
+    config,
+    runDir,
+    model,
+    train: trainSet,
+    test: testSet,
+    loaderOptions: {
+      batchSize: config.batchSize,
+      shuffle: true,
+      rng: new Rng(config.seed).fork(),
+      dropLast: true,
+      ...inputOptions(model, trainSet),
+      ...(config.cropPadding > 0 ? { randomCrop: { padding: config.cropPadding } } : {}),
+      randomFlip: config.flip,
+    },
+  };
+  try {
+    return await runSession(session, resumed, reporter);
+  } finally {
+    model.dispose();
+  }
+}
+
+async function runSession(session: Session, resumed: { state: CheckpointState; runDir: string } | undefined, reporter: Reporter): Promise<TrainResult> {
+  const resume = resumed?.state;
+  const sourceDir = resumed?.runDir ?? session.runDir;
+  const { config, runDir, model } = session;
+  const started = performance.now();
+  const built = buildAugmentation(config.augment, model, config.smoothing);
+  await mkdir(runDir, { recursive: true });
+  const augmentation = built?.augmentation;
+  const wantedOutputs = augmentation?.requiresOutputs ?? [];
+  const params = model.namedParameters().filter(([, p]) => p.trainable);
+  const variables = params.map(([, p]) => p.variable);
+  const optimizer = new AdamW(params, { weightDecay: config.weightDecay });
+  const ema = config.ema !== undefined ? new WeightEma(model, config.ema) : undefined;
+  const seeds = new Rng(config.seed ^ 0x5eed);
+  let augmentRng = seeds.fork();
+  let dropoutRng = seeds.fork();
+  let loader: BatchLoader;
+  let step = 0;
+  let epoch = 0;
+  let lastCheckpoint: number | undefined;
+
+  const metricsPath = join(runDir, 'metrics.jsonl');
+  if (resume) {
+    const weights = await loadCheckpointTensors(sourceDir, resume.files.model);
+    model.loadStateDict(weights);
+    tf.dispose(Object.values(weights));
+    const moments = await loadCheckpointTensors(sourceDir, resume.files.optimizer);
+    optimizer.loadStateTensors(moments, resume.step);
+    tf.dispose(Object.values(moments));
+    if (ema && resume.files.ema) {
+      const shadow = await loadCheckpointTensors(sourceDir, resume.files.ema);
+      ema.load(shadow);
+      tf.dispose(Object.values(shadow));
+    }
+    augmentRng = Rng.fromState(resume.rng.augment);
+    dropoutRng = Rng.fromState(resume.rng.dropout);
+    loader = BatchLoader.restore(session.train, session.loaderOptions, resume.loader);
+    step = resume.step;
+    epoch = resume.epoch;
+    lastCheckpoint = resume.step;
+    // Lines written after the checkpoint (a crash or a stop) would be repeated by this run.
+    const kept = (await readMetrics(sourceDir)).filter((m) => m.step <= resume.step);
+    await writeFileAtomic(metricsPath, kept.map((m) => JSON.stringify(m)).join('\n') + (kept.length ? '\n' : ''));
+    reporter.info(`resuming ${sourceDir} at step ${step} (epoch ${epoch})${sourceDir === runDir ? '' : `, writing to ${runDir}`}`);
+  } else {
+    loader = new BatchLoader(session.train, session.loaderOptions);
+    await writeFile(metricsPath, '');
+  }
+  await writeFileAtomic(join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+
+  const stepsPerEpoch = loader.batchesPerEpoch;
+  if (stepsPerEpoch < 1) {
+    throw new TesseraError(`--batch-size ${config.batchSize} is larger than the ${session.train.length} training examples of ${config.data}; lower it`);
+  }
+  const totalSteps = config.epochs * stepsPerEpoch;
+  const stopAt = Math.min(totalSteps, config.steps ?? totalSteps);
+  const schedule = { lr: config.lr, minLr: config.minLr, warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch), totalSteps };
+  const numClasses = model.config.numClasses;
+
+  const checkpoint = async () => {
+    const saved = await saveCheckpoint(
+      runDir,
+      {
+        step,
+        epoch,
+        config,
+        rng: { augment: augmentRng.getState(), dropout: dropoutRng.getState() },
+        loader: loader.getState(),
+        trainSeconds: (performance.now() - started) / 1000,
+      },
+      { model: model.stateDict(), optimizer: optimizer.stateTensors(), ...(ema ? { ema: ema.shadow } : {}) },
+    );
+    lastCheckpoint = step;
+    return saved;
+  };
+  const log = (line: MetricsLine) => appendFile(metricsPath, `${JSON.stringify(line)}\n`);
+  const evaluateNow = async (): Promise<EvalMetrics & { emaTop1?: number; emaTop5?: number }> => {
+    const metrics = await evaluate(model, session.test, config.evalBatchSize);
+    if (!ema) return metrics;
+    const averaged = await ema.withWeights(() => evaluate(model, session.test, config.evalBatchSize));
+    return { ...metrics, emaTop1: averaged.top1, emaTop5: averaged.top5 };
+  };
+
+  let trainImages = 0;
+  let trainMs = 0;
+  let lastLoss = Number.NaN;
+  let lastEval: (EvalMetrics & { emaTop1?: number; emaTop5?: number }) | undefined;
+  const trainStep = (images: tf.Tensor4D, labels: Int32Array, lr: number): { loss: number; gradNorm: number } => {
+    const targets = oneHot(labels, numClasses, built?.smoothsLabels ? 0 : config.smoothing);
+    const input = { images, targets };
+    const augParams = augmentation?.sample(labels.length, augmentRng);
+    const mixed = augmentation ? augmentation.apply(input, augParams) : input;
+    const { value, grads } = tf.variableGrads(() => {
+      const outputs = model.forward(mixed.images, { training: true, rng: dropoutRng, outputs: wantedOutputs });
+      const finalTargets = augmentation?.afterForward ? augmentation.afterForward(mixed, augParams, outputs) : mixed.targets;
+      return softTargetCrossEntropy(outputs.logits, finalTargets);
+    }, variables);
+    for (const t of [targets, mixed.images, mixed.targets]) if (t !== images && !t.isDisposed) t.dispose();
+    const lossValue = value.dataSync()[0]!;
+    value.dispose();
+    const clipped = clipGradNorm(grads, config.clipGrad);
+    try {
+      if (!Number.isFinite(lossValue) || !Number.isFinite(clipped.norm)) return { loss: lossValue, gradNorm: clipped.norm };
+      optimizer.apply(clipped.grads, lr);
+    } finally {
+      tf.dispose(Object.values(clipped.grads));
+    }
+    ema?.update();
+    return { loss: lossValue, gradNorm: clipped.norm };
+  };
+  const endEpoch = async () => {
+    loader.nextEpoch();
+    epoch += 1;
+    reporter.stop();
+    lastEval = await evaluateNow();
+    await log({ type: 'eval', epoch, step, top1: lastEval.top1, top5: lastEval.top5, loss: lastEval.loss, ...(ema ? { emaTop1: lastEval.emaTop1, emaTop5: lastEval.emaTop5 } : {}) });
+    reporter.info(`epoch ${epoch}/${config.epochs}: val top1 ${(lastEval.top1 * 100).toFixed(2)}% top5 ${(lastEval.top5 * 100).toFixed(2)}% loss ${lastEval.loss.toFixed(4)}`);
+    await checkpoint();
+    if (step < stopAt) reporter.start('train', stopAt, step);
+  };
+  reporter.start('train', stopAt, step);
+  try {
+    while (step < stopAt) {
+      const batch = loader.next();
+      if (!batch) {
+        await endEpoch();
+        continue;
+      }
+      const t0 = performance.now();
+      const lr = cosineLr(step, schedule);
+      const { images, labels } = batch;
+      let loss: number;
+      let gradNorm: number;
+      try {
+        const result = trainStep(images, labels, lr);
+        loss = result.loss;
+        gradNorm = result.gradNorm;
+      } finally {
+        images.dispose();
+      }
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+        reporter.stop();
+        const what = Number.isFinite(loss) ? `the gradient norm is ${gradNorm}` : `the loss is ${loss}`;
+        const kept = lastCheckpoint === undefined ? 'No checkpoint had been written yet.' : `The last good checkpoint (step ${lastCheckpoint}) in ${runDir} is intact.`;
+        throw new NonFiniteLossError(
+          `training diverged at step ${step + 1} (epoch ${epoch + 1}): ${what} at learning rate ${lr.toExponential(3)}. Nothing from this step was applied. ${kept} Lower --lr (now ${config.lr}), add --clip-grad or more --warmup-epochs, then --resume.`,
+          runDir,
+          lastCheckpoint,
+        );
+      }
+      step += 1;
+      const ms = performance.now() - t0;
+      trainMs += ms;
+      trainImages += labels.length;
+      lastLoss = loss;
+      const imagesPerSecond = (labels.length / ms) * 1000;
+      await log({ type: 'train', epoch: epoch + 1, step, loss, lr, gradNorm, imagesPerSecond });
+      reporter.tick(step, { loss, imagesPerSecond });
+      if (step === (epoch + 1) * stepsPerEpoch) await endEpoch();
+    }
+    reporter.stop();
+    // A --steps stop mid-epoch still evaluates and checkpoints, so it can be resumed and compared.
+    if (lastCheckpoint !== step) {
+      lastEval = await evaluateNow();
+      await log({ type: 'eval', epoch, step, top1: lastEval.top1, top5: lastEval.top5, loss: lastEval.loss, ...(ema ? { emaTop1: lastEval.emaTop1, emaTop5: lastEval.emaTop5 } : {}) });
+      await checkpoint();
+    }
+    lastEval ??= await evaluateNow();
+  } finally {
+    reporter.stop();
+    optimizer.dispose();
+    ema?.dispose();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const environment = describeEnvironment();
+  const result: TrainResult = {
+    top1: lastEval.top1,
+    top5: lastEval.top5,
+    loss: lastEval.loss,
+    trainLoss: lastLoss,
+    ...(lastEval.emaTop1 !== undefined ? { emaTop1: lastEval.emaTop1 } : {}),
+    imagesPerSecond: trainMs > 0 ? (trainImages / trainMs) * 1000 : 0,
+    evalImagesPerSecond: lastEval.imagesPerSecond,
+    steps: step,
+    epochs: epoch,
+    runDir,
+    checkpoint: join(runDir, 'checkpoint.json'),
+    report: join(runDir, 'report.html'),
+    model: model.config.name,
+    params: model.numParameters(),
+    backend: environment.backend,
+    seconds,
+  };
+  await writeFileAtomic(join(runDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+  await writeReport(runDir, { config, result, environment, metrics: await readMetrics(runDir) });
+  return result;
+}

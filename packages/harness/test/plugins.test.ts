@@ -1,0 +1,41 @@
+import { fileURLToPath } from 'node:url';
+import { listModels, registry, setBackend } from '@tessera/core';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { discoverPluginPackages, loadPlugins, pluginsOf } from '../src/plugins.js';
+import { PACKAGE_DIR, tessera } from './helpers.js';
+
+const COMMUNITY = fileURLToPath(new URL('./fixtures/community-plugin.mjs', import.meta.url));
+const INCOMPATIBLE = fileURLToPath(new URL('./fixtures/incompatible-plugin.mjs', import.meta.url));
+
+describe('plugin discovery', () => {
+  beforeAll(async () => {
+    await setBackend('wasm');
+  });
+
+  test('pluginsOf finds default and named exports that look like plugins, once each', () => {
+    const plugin = { name: 'p', version: '1.0.0', coreRange: '^0.1.0', models: {} };
+    expect(pluginsOf({ default: plugin, plugin, helper: () => 1, other: { name: 'x' } })).toEqual([plugin]);
+  });
+
+  test('installed @tessera/plugin-* packages are discovered from the working directory', () => {
+    const found = discoverPluginPackages(PACKAGE_DIR).map((p) => p.name);
+    expect(found.every((n) => n.startsWith('@tessera/plugin-'))).toBe(true);
+  });
+
+  test('--plugin registers a community plugin (with core version checks) and its models become usable', async () => {
+    const loaded = await loadPlugins([COMMUNITY]);
+    expect(loaded.map((p) => p.name)).toContain('tessera-plugin-community-tiny');
+    expect(listModels()).toContain('community_tiny');
+    expect(registry.createModel('community_tiny', { numClasses: 3 }).config.numClasses).toBe(3);
+    await expect(loadPlugins([INCOMPATIBLE])).rejects.toThrow(/supports @tessera\/core \^9\.0\.0, but this is @tessera\/core 0\.1\.0/);
+    await expect(loadPlugins(['./no-such-plugin.mjs'])).rejects.toThrow(/--plugin \.\/no-such-plugin\.mjs: cannot import it/);
+  });
+
+  test('tessera models lists every model of every plugin, community ones included', () => {
+    const r = tessera(['models', '--plugin', COMMUNITY, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const models = r.json<Array<{ name: string; plugin: string }>>();
+    expect(models).toContainEqual(expect.objectContaining({ name: 'deit_tiny_patch16_224', plugin: '@tessera/core' }));
+    expect(models).toContainEqual(expect.objectContaining({ name: 'community_tiny', plugin: 'tessera-plugin-community-tiny' }));
+  });
+});

@@ -47,7 +47,7 @@ export { Attention, scaledDotProductAttention, type AttentionOptions } from './n
 
 // Blocks and models
 export { PatchEmbed, patchEmbedBlock, positionEmbeddingInit } from './blocks/patch-embed.js';
-export { TransformerBlock, transformerBlock, transformerOptions, type TransformerOptions } from './blocks/transformer.js';
+export { applyTransformerBlocks, prependClassToken, TransformerBlock, transformerBlock, transformerOptions, type TransformerOptions } from './blocks/transformer.js';
 export { classTokenBlock } from './blocks/class-token.js';
 export { ClassifierHead, classifierBlock } from './blocks/classifier.js';
 export { classTokenAttention, VisionModel, stageInfo, type ForwardOptions, type ModelConfig, type StageInfo } from './models/vision-model.js';

@@ -1,4 +1,6 @@
 import {
+  applyTransformerBlocks,
+  prependClassToken,
   Dropout,
   dropPathSchedule,
   InvalidArgumentError,
@@ -163,16 +165,8 @@ export class T2TViT extends VisionModel {
   /** Tokens after the final norm [B, 1 + h·w, D]. */
   forwardFeatures(images: tf.Tensor4D, ctx: ForwardContext, wantAttention = false): tf.Tensor3D {
     const patches = this.tokensToToken.apply(images, ctx);
-    const b = images.shape[0];
-    let x = tf.add(tf.concat([tf.tile(this.clsToken, [b, 1, 1]), patches], 1), this.posEmbed) as tf.Tensor3D;
-    x = this.posDrop.apply(x, ctx) as tf.Tensor3D;
-    const last = this.blocks.length - 1;
-    [...this.blocks].forEach((block, i) => {
-      ctx.captureAttention = wantAttention && i === last;
-      x = block.applyTokens(x, ctx, this.tokenSpec.grid, 1);
-    });
-    ctx.captureAttention = false;
-    return this.norm.apply(x) as tf.Tensor3D;
+    const x = this.posDrop.apply(prependClassToken(this.clsToken, patches, this.posEmbed), ctx) as tf.Tensor3D;
+    return this.norm.apply(applyTransformerBlocks(this.blocks, x, ctx, this.tokenSpec, wantAttention)) as tf.Tensor3D;
   }
 
   protected run(images: tf.Tensor4D, ctx: ForwardContext, wantAttention: boolean): tf.Tensor2D {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { positionEmbeddingInit, PatchEmbed } from '../blocks/patch-embed.js';
-import { TransformerBlock } from '../blocks/transformer.js';
+import { applyTransformerBlocks, prependClassToken, TransformerBlock } from '../blocks/transformer.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ForwardContext } from '../nn/context.js';
 import { Dropout, dropPathSchedule } from '../nn/dropout.js';
@@ -107,16 +107,8 @@ export class VisionTransformer extends VisionModel {
   /** Tokens after the final norm [B, 1 + h·w, D] (timm's forward_features). */
   forwardFeatures(images: tf.Tensor4D, ctx: ForwardContext, wantAttention = false): tf.Tensor3D {
     const { tokens } = this.patchEmbed.apply(images);
-    const b = images.shape[0];
-    let x = tf.add(tf.concat([tf.tile(this.clsToken, [b, 1, 1]), tokens], 1), this.posEmbed) as tf.Tensor3D;
-    x = this.posDrop.apply(x, ctx) as tf.Tensor3D;
-    const last = this.blocks.length - 1;
-    [...this.blocks].forEach((block, i) => {
-      ctx.captureAttention = wantAttention && i === last;
-      x = block.applyTokens(x, ctx, this.tokenSpec.grid, 1);
-    });
-    ctx.captureAttention = false;
-    return this.norm.apply(x) as tf.Tensor3D;
+    const x = this.posDrop.apply(prependClassToken(this.clsToken, tokens, this.posEmbed), ctx) as tf.Tensor3D;
+    return this.norm.apply(applyTransformerBlocks(this.blocks, x, ctx, this.tokenSpec, wantAttention)) as tf.Tensor3D;
   }
 
   protected run(images: tf.Tensor4D, ctx: ForwardContext, wantAttention: boolean): tf.Tensor2D {

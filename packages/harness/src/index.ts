@@ -17,3 +17,16 @@ export { renderReport, writeReport, type ReportInput } from './report/report.js'
 export { lineChartSvg, type Series } from './report/charts.js';
 export { createReporter, type Reporter } from './progress.js';
 export { HARNESS_VERSION, describeEnvironment } from './environment.js';
+export {
+  BatchLoader,
+  DATASET_SPECS,
+  InMemoryDataset,
+  openDataset,
+  SYNTHETIC_CLASSES,
+  SyntheticDataset,
+  type DatasetSplit,
+  type ImageDataset,
+  type LoaderOptions,
+  type LoaderState,
+  type OpenDatasetOptions,
+} from './data/index.js';

@@ -30,6 +30,7 @@ export function createReporter(options: { quiet?: boolean; stream?: NodeJS.Write
   let started = 0;
   let startStep = 0;
   const logEvery = options.logEvery ?? 10;
+  let shown = { loss: '-', ips: '-' };
   return {
     info(message) {
       if (bar) bar.stop();
@@ -46,12 +47,13 @@ export function createReporter(options: { quiet?: boolean; stream?: NodeJS.Write
           { stream, format: `${name} [{bar}] step {value}/{total} | loss {loss} | {ips} img/s | ETA {eta_formatted}`, hideCursor: true, etaBuffer: 20 },
           cliProgress.Presets.shades_classic,
         );
-        bar.start(steps, startAt, { loss: '-', ips: '-' });
+        bar.start(steps, startAt, shown);
       }
     },
     tick(step, values) {
       if (bar) {
-        bar.update(step, { loss: values.loss.toFixed(4), ips: values.imagesPerSecond.toFixed(1) });
+        shown = { loss: values.loss.toFixed(4), ips: values.imagesPerSecond.toFixed(1) };
+        bar.update(step, shown);
         return;
       }
       if (step % logEvery === 0 || step === total) {

@@ -230,7 +230,8 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
     const mixed = augmentation ? augmentation.apply(input, augParams) : input;
     const { value, grads } = tf.variableGrads(() => {
       const outputs = model.forward(mixed.images, { training: true, rng: dropoutRng, outputs: wantedOutputs });
-      const finalTargets = augmentation?.afterForward ? augmentation.afterForward(mixed, augParams, outputs) : mixed.targets;
+      // afterForward rebuilds targets from the batch apply received (the unmixed labels), see Augmentation.afterForward.
+      const finalTargets = augmentation?.afterForward ? augmentation.afterForward(input, augParams, outputs) : mixed.targets;
       return softTargetCrossEntropy(outputs.logits, finalTargets);
     }, variables);
     for (const t of [targets, mixed.images, mixed.targets]) if (t !== images && !t.isDisposed) t.dispose();

@@ -302,18 +302,20 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
       }
     });
 
+  const demoDefaults = demoConfig('');
   program
     .command('demo')
     .description('train a small T2T-stem ViT with TransMix on synthetic data (a few minutes on 2 CPU cores) and write the report')
     .option('--out <dir>', 'run folder', 'runs/demo')
-    .option('--epochs <n>', 'epochs (default 6)', integer(1))
+    .option('--epochs <n>', `epochs (default ${demoDefaults.epochs})`, integer(1))
     .option('--steps <n>', 'stop after n optimizer steps', integer(1))
-    .option('--train-size <n>', 'synthetic training examples (default 5000)', integer(1))
-    .option('--test-size <n>', 'synthetic validation examples (default 1000)', integer(1))
+    .option('--train-size <n>', `synthetic training examples (default ${demoDefaults.trainSize})`, integer(1))
+    .option('--test-size <n>', `synthetic validation examples (default ${demoDefaults.testSize})`, integer(1))
+    .option('--seed <n>', `seed of initialisation, data order and augmentation (default ${demoDefaults.seed})`, integer(0))
     .addOption(new Option('--backend <name>', 'tensor backend').choices(BACKENDS as unknown as string[]).default('wasm'))
     .option('--json', 'print one JSON object with the final metrics as the last stdout line')
     .option('--quiet', 'no progress output')
-    .action(async (flags: { out: string; epochs?: number; steps?: number; trainSize?: number; testSize?: number; backend: BackendChoice; json?: boolean; quiet?: boolean }) => {
+    .action(async (flags: { out: string; epochs?: number; steps?: number; trainSize?: number; testSize?: number; seed?: number; backend: BackendChoice; json?: boolean; quiet?: boolean }) => {
       try {
         await setBackend(flags.backend);
         await loadPlugins([], { warn: io.err });
@@ -323,6 +325,7 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
           ...(flags.steps ? { steps: flags.steps } : {}),
           ...(flags.trainSize ? { trainSize: flags.trainSize } : {}),
           ...(flags.testSize ? { testSize: flags.testSize } : {}),
+          ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
         });
         const reporter = createReporter({ quiet: flags.quiet });
         reporter.info(`demo: ${config.model.name} with ${config.augment.map((a) => a.name).join(', ')} on synthetic (${config.trainSize} images, ${config.epochs} epochs, ${config.backend})`);

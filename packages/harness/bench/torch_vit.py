@@ -79,8 +79,22 @@ model.eval()
 xi = torch.randn(64, 3, 32, 32)
 with torch.no_grad():
     infer = timed(lambda: model(xi).sum().item())
+
+
+def loaded_blas():
+    # The BLAS actually mapped into this process: Debian's torch links the reference
+    # libblas unless OpenBLAS is installed, a ~30x difference (shared/docs/perf-anchors.md).
+    try:
+        with open('/proc/self/maps') as maps:
+            paths = {line.split()[-1] for line in maps if 'blas' in line}
+        return sorted(p for p in paths if p.startswith('/'))
+    except OSError:
+        return []
+
+
 out = {
     'torch': torch.__version__,
+    'blas': loaded_blas(),
     'threads': torch.get_num_threads(),
     'params': sum(p.numel() for p in model.parameters()),
     'train': {'batch': 32, 'secondsPerStep': statistics.median(train), 'imagesPerSecond': 32 / statistics.median(train), 'times': train},

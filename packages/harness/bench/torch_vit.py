@@ -7,6 +7,12 @@ import argparse, json, statistics, time
 import torch
 from torch import nn
 
+import os
+
+# Debian's torch starts with one intra-op thread here; use every core, as the
+# PyTorch anchors in shared/docs/perf-anchors.md did.
+torch.set_num_threads(os.cpu_count() or 1)
+
 p = argparse.ArgumentParser()
 p.add_argument('--reps', type=int, default=5)
 p.add_argument('--warmup', type=int, default=2)

@@ -3,6 +3,15 @@ import { tf } from '../tensor/tf.js';
 import type { ForwardContext } from './context.js';
 import { Module } from './module.js';
 
+/** x · mask / (1 − rate), with a Bernoulli(1 − rate) mask of `maskShape` broadcast over x, seeded from the context. */
+function keepScaled(x: tf.Tensor, maskShape: number[], rate: number, ctx: ForwardContext): tf.Tensor {
+  const seed = ctx.rng.seed();
+  return tf.tidy(() => {
+    const keep = tf.step(tf.sub(tf.randomUniform(maskShape, 0, 1, 'float32', seed), rate));
+    return tf.mul(x, tf.mul(keep, 1 / (1 - rate)));
+  });
+}
+
 /**
  * Inverted dropout: in train mode zeroes each element with probability `rate` and
  * scales the rest by 1/(1 − rate). The mask's seed comes from the context's Rng,
@@ -16,11 +25,7 @@ export class Dropout extends Module {
 
   apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     if (!ctx.training || this.rate === 0) return x;
-    const seed = ctx.rng.seed();
-    return tf.tidy(() => {
-      const keep = tf.step(tf.sub(tf.randomUniform(x.shape, 0, 1, 'float32', seed), this.rate));
-      return tf.mul(x, tf.mul(keep, 1 / (1 - this.rate)));
-    });
+    return keepScaled(x, x.shape, this.rate, ctx);
   }
 }
 
@@ -37,12 +42,7 @@ export class DropPath extends Module {
 
   apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     if (!ctx.training || this.rate === 0) return x;
-    const seed = ctx.rng.seed();
-    return tf.tidy(() => {
-      const maskShape = [x.shape[0], ...new Array<number>(x.rank - 1).fill(1)];
-      const keep = tf.step(tf.sub(tf.randomUniform(maskShape, 0, 1, 'float32', seed), this.rate));
-      return tf.mul(x, tf.mul(keep, 1 / (1 - this.rate)));
-    });
+    return keepScaled(x, [x.shape[0], ...new Array<number>(x.rank - 1).fill(1)], this.rate, ctx);
   }
 }
 

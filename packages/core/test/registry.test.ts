@@ -58,6 +58,9 @@ describe('registry', () => {
   it('suggests the closest name for an unknown model', () => {
     const r = new Registry().use(corePlugin);
     expect(() => r.createModel('deit_tiny_patch16')).toThrow(/unknown model 'deit_tiny_patch16'\. Did you mean 'deit_tiny_patch16_224'/);
+    expect(() => r.createModel('deit_tiny')).toThrow(/unknown model 'deit_tiny'\. Did you mean 'deit_tiny_patch16_224'\?/);
+    expect(() => r.createModel('deit')).toThrow(/Did you mean 'deit_base_patch16_224' or 'deit_tiny_patch16_224' or 'deit_small_patch16_224'\?/);
+    expect(() => r.createModel('resnet50')).toThrow(/unknown model 'resnet50'\. Registered plugins/);
     expect(() => r.getBlock('transfromer')).toThrow(CompositionError);
     expect(() => r.getBlock('transfromer')).toThrow(/Did you mean 'transformer'/);
   });

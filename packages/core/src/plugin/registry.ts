@@ -31,15 +31,21 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
-/** The closest names to `name`, best first (at most three, within a third of its length). */
+/**
+ * The closest names to `name`, best first, at most three: names that contain it
+ * (`deit_tiny` → `deit_tiny_patch16_224`, shortest first), then names within an edit
+ * distance of a third of its length (typos).
+ */
 export function closestNames(name: string, candidates: Iterable<string>): string[] {
+  const all = [...candidates];
+  const containing = all.filter((c) => c !== name && c.includes(name)).sort((x, y) => x.length - y.length || x.localeCompare(y));
   const limit = Math.max(2, Math.ceil(name.length / 3));
-  return [...candidates]
+  const near = all
     .map((c) => [c, editDistance(name, c)] as const)
-    .filter(([, d]) => d <= limit)
+    .filter(([c, d]) => d <= limit && !containing.includes(c))
     .sort((x, y) => x[1] - y[1] || x[0].localeCompare(y[0]))
-    .slice(0, 3)
     .map(([c]) => c);
+  return [...containing, ...near].slice(0, 3);
 }
 
 function unknownName(kind: string, name: string, known: Iterable<string>): CompositionError {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { batchMatMul, InvalidArgumentError, Rng, scaledDotProductAttention, setBackend, tf } from '../src/index.js';
+import { expectRelClose, uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
 import { wasmBatchMatMulActive } from '../src/ops/wasm-batch-matmul.js';
 
 /*
@@ -10,35 +11,6 @@ import { wasmBatchMatMulActive } from '../src/ops/wasm-batch-matmul.js';
  * magnitude: float32 products of unit-scale values summed in a different order.
  */
 const REL_TOL = 1e-5;
-
-function values(shape: number[], rng: Rng): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = rng.uniform() * 2 - 1;
-  return out;
-}
-
-function expectRelClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = REL_TOL): void {
-  expect(actual.length, what).toBe(expected.length);
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
-  expect(worst / scale, what).toBeLessThanOrEqual(tol);
-}
-
-type Fn = (...xs: tf.Tensor[]) => tf.Tensor;
-
-/** Value and the gradients of Σ f(xs)·r with respect to every input, on the active backend. */
-function valueAndGrads(f: Fn, inputs: Array<{ data: Float32Array; shape: number[] }>, r: Float32Array): Float32Array[] {
-  return tf.tidy(() => {
-    const xs = inputs.map((i) => tf.tensor(i.data, i.shape));
-    const y = f(...xs);
-    const rt = tf.tensor(r, y.shape);
-    const grads = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(f(...a), rt)))(xs);
-    return [y, ...grads].map((t) => t.dataSync() as Float32Array);
-  });
-}
 
 beforeAll(async () => {
   await setBackend('wasm');
@@ -68,10 +40,10 @@ describe('batchMatMul', () => {
           const aShape = [...lead, ...(transposeA ? [k, m] : [m, k])];
           const bShape = [...lead, ...(transposeB ? [n, k] : [k, n])];
           const inputs = [
-            { data: values(aShape, rng), shape: aShape },
-            { data: values(bShape, rng), shape: bShape },
+            { data: uniformValues(aShape, rng), shape: aShape },
+            { data: uniformValues(bShape, rng), shape: bShape },
           ];
-          const r = values([...lead, m, n], rng);
+          const r = uniformValues([...lead, m, n], rng);
           await setBackend('cpu');
           const reference = valueAndGrads((a, b) => tf.mul(tf.matMul(a!, b!, transposeA, transposeB), scale), inputs, r);
           await setBackend('wasm');
@@ -79,7 +51,7 @@ describe('batchMatMul', () => {
           const got = valueAndGrads((a, b) => batchMatMul(a!, b!, transposeA, transposeB, scale), inputs, r);
           expect(tf.memory().numTensors).toBe(before);
           const label = JSON.stringify({ lead, m, k, n, transposeA, transposeB, scale });
-          ['y', 'da', 'db'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, `${name} ${label}`));
+          ['y', 'da', 'db'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, `${name} ${label}`, REL_TOL));
         },
       ),
       { seed: 42, numRuns: 40 },
@@ -102,10 +74,10 @@ describe('scaledDotProductAttention on wasm', () => {
     const rng = new Rng(3);
     // 2 images, 3 heads, 65 tokens (a class token + 8×8 patches), head width 64: exercises every tail of the kernel.
     const shape = [2, 3, 65, 64];
-    const inputs = [0, 1, 2].map(() => ({ data: values(shape, rng), shape }));
-    const r = values(shape, rng);
+    const inputs = [0, 1, 2].map(() => ({ data: uniformValues(shape, rng), shape }));
+    const r = uniformValues(shape, rng);
     const scale = 64 ** -0.5;
-    const plain: Fn = (q, k, v) => tf.matMul(tf.softmax(tf.matMul(tf.mul(q!, scale), k!, false, true)), v!);
+    const plain: TensorFn = (q, k, v) => tf.matMul(tf.softmax(tf.matMul(tf.mul(q!, scale), k!, false, true)), v!);
     await setBackend('cpu');
     const reference = valueAndGrads(plain, inputs, r);
     const referenceProbs = tf.tidy(() => {
@@ -114,7 +86,7 @@ describe('scaledDotProductAttention on wasm', () => {
     });
     await setBackend('wasm');
     const before = tf.memory().numTensors;
-    const ours: Fn = (q, k, v) => scaledDotProductAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, scale).output;
+    const ours: TensorFn = (q, k, v) => scaledDotProductAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, scale).output;
     const got = valueAndGrads(ours, inputs, r);
     const probs = tf.tidy(() => {
       const [q, k, v] = inputs.map((i) => tf.tensor4d(i.data, i.shape as [number, number, number, number]));
@@ -122,7 +94,7 @@ describe('scaledDotProductAttention on wasm', () => {
       return out.probs.dataSync() as Float32Array;
     });
     expect(tf.memory().numTensors).toBe(before);
-    ['output', 'dq', 'dk', 'dv'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, name));
-    expectRelClose(probs, referenceProbs, 'probs');
+    ['output', 'dq', 'dk', 'dv'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, name, REL_TOL));
+    expectRelClose(probs, referenceProbs, 'probs', REL_TOL);
   });
 });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { linear, Rng, setBackend, tf } from '../src/index.js';
+import { expectRelClose, uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
 
 /*
  * linear's custom gradient (explicit transposes, plain 2-D products) against the
@@ -8,22 +9,6 @@ import { linear, Rng, setBackend, tf } from '../src/index.js';
  * largest reference magnitude (float32, at most 40-term sums of unit values).
  */
 const REL_TOL = 1e-5;
-
-function values(shape: number[], rng: Rng): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = rng.uniform() * 2 - 1;
-  return out;
-}
-
-function expectRelClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
-  expect(actual.length, what).toBe(expected.length);
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
-  expect(worst / scale, what).toBeLessThanOrEqual(REL_TOL);
-}
 
 beforeAll(async () => {
   await setBackend('wasm');
@@ -42,10 +27,10 @@ describe('linear', () => {
         }),
         async ({ lead, inFeatures, outFeatures, bias, seed }) => {
           const rng = new Rng(seed);
-          const x = values([...lead, inFeatures], rng);
-          const w = values([inFeatures, outFeatures], rng);
-          const b = values([outFeatures], rng);
-          const r = values([...lead, outFeatures], rng);
+          const x = uniformValues([...lead, inFeatures], rng);
+          const w = uniformValues([inFeatures, outFeatures], rng);
+          const b = uniformValues([outFeatures], rng);
+          const r = uniformValues([...lead, outFeatures], rng);
           const compute = (f: (x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor) =>
             tf.tidy(() => {
               const xt = tf.tensor(x, [...lead, inFeatures]);
@@ -71,7 +56,7 @@ describe('linear', () => {
           });
           expect(tf.memory().numTensors).toBe(before);
           const label = JSON.stringify({ lead, inFeatures, outFeatures, bias });
-          ['y', 'dx', 'dW', 'db'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, `${name} ${label}`));
+          ['y', 'dx', 'dW', 'db'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, `${name} ${label}`, REL_TOL));
         },
       ),
       { seed: 42, numRuns: 40 },

@@ -1,0 +1,34 @@
+import { expect } from 'vitest';
+import type { Rng } from '../src/index.js';
+import { tf } from '../src/index.js';
+
+/** Values uniform in [-spread, spread) from an Rng, for inputs of gradient checks. */
+export function uniformValues(shape: number[], rng: Rng, spread = 1): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (rng.uniform() * 2 - 1) * spread;
+  return out;
+}
+
+/** max |actual − expected| divided by max(1, max |expected|) must be at most `tolerance`. */
+export function expectRelClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tolerance: number): void {
+  expect(actual.length, what).toBe(expected.length);
+  let scale = 1;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
+  expect(worst / scale, what).toBeLessThanOrEqual(tolerance);
+}
+
+export type TensorFn = (...xs: tf.Tensor[]) => tf.Tensor;
+
+/** f(xs) and the gradients of Σ f(xs)·r with respect to every input, on the active backend. */
+export function valueAndGrads(f: TensorFn, inputs: Array<{ data: Float32Array; shape: number[] }>, r: Float32Array): Float32Array[] {
+  return tf.tidy(() => {
+    const xs = inputs.map((i) => tf.tensor(i.data, i.shape));
+    const y = f(...xs);
+    const rt = tf.tensor(r, y.shape);
+    const grads = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(f(...a), rt)))(xs);
+    return [y, ...grads].map((t) => t.dataSync() as Float32Array);
+  });
+}

@@ -32,6 +32,7 @@ export { stopGradient } from './ops/gradient.js';
 export { conv2d, type Conv2dArgs } from './ops/conv.js';
 export { batchMatMul } from './ops/batch-matmul.js';
 export { unfold, unfoldGrid, unfoldOutputSize, type UnfoldArgs } from './ops/unfold.js';
+export { bilinearResizeMatrix, PATCH_RESAMPLE_PRESETS, patchResamplePinv, resamplePatchEmbed, type PatchResampleOptions } from './ops/resample-patch-embed.js';
 
 // Modules and layers
 export { Module, ModuleList, type Buffer, type LoadStateDictOptions, type LoadStateDictResult, type Parameter, type ParameterOptions, type TorchLayout } from './nn/module.js';

@@ -10,6 +10,7 @@ import { describeModel, formatModelInfo } from './info.js';
 import { buildModel, defaultImgSize, resolveModelRef } from './model.js';
 import { loadPlugins } from './plugins.js';
 import { createReporter } from './progress.js';
+import { addRobustnessCommand } from './robustness/command.js';
 import { NonFiniteLossError, train, type TrainResult } from './train/trainer.js';
 
 /** Exit code of a run stopped by a NaN or infinite loss (the last checkpoint is intact). */
@@ -335,6 +336,8 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
         exitCode = fail(io, Boolean(flags.json), error);
       }
     });
+
+  addRobustnessCommand(program, { io, fail: (json, error) => fail(io, json, error), setExitCode: (code) => (exitCode = code), integer, pluginOption, backendOption });
 
   await program.parseAsync([...argv]);
   return exitCode;

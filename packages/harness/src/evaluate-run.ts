@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { InvalidArgumentError, loadSafetensors, setBackend, tf, type BackendChoice } from '@tessera/core';
-import { openDataset } from './data/index.js';
+import { InvalidArgumentError, loadSafetensors, setBackend, tf, type BackendChoice, type VisionModel } from '@tessera/core';
+import { openDataset, type ImageDataset } from './data/index.js';
 import { describeEnvironment } from './environment.js';
 import { evaluate } from './evaluate.js';
 import { buildModel, defaultImgSize, resolveModelRef, type ModelRef } from './model.js';
@@ -36,8 +36,25 @@ export interface EvalResult {
   readonly weights: string;
 }
 
-/** `tessera eval`: top-1, top-5 and loss of a trained run (or weights file) on a dataset's test split. */
-export async function evaluateRun(options: EvalOptions): Promise<EvalResult> {
+/** A trained model ready to evaluate, and the test split it was configured for. */
+export interface LoadedEvaluation {
+  readonly model: VisionModel;
+  readonly dataset: ImageDataset;
+  /** The dataset spec in use (--data, else the run's). */
+  readonly data: string;
+  readonly seed: number;
+  readonly runDir: string | null;
+  /** Absolute path of the weights file, or 'random initialisation'. */
+  readonly weights: string;
+  readonly testSize?: number;
+}
+
+/**
+ * The backend, plugins, model and weights of `tessera eval` (and `tessera robustness`):
+ * a run folder or its checkpoint.json supplies model, data, input size and seed unless
+ * overridden; a .safetensors file needs --model. The caller disposes `model`.
+ */
+export async function loadEvaluation(options: EvalOptions): Promise<LoadedEvaluation> {
   await setBackend(options.backend ?? 'auto');
   await loadPlugins(options.plugins ?? []);
   const checkpoint = options.checkpoint;
@@ -72,6 +89,17 @@ export async function evaluateRun(options: EvalOptions): Promise<EvalResult> {
       }
       weights = resolve(checkpoint);
     }
+    return { model, dataset, data, seed, runDir: run?.runDir ?? null, weights, ...(testSize ? { testSize } : {}) };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
+/** `tessera eval`: top-1, top-5 and loss of a trained run (or weights file) on a dataset's test split. */
+export async function evaluateRun(options: EvalOptions): Promise<EvalResult> {
+  const { model, dataset, data, runDir, weights } = await loadEvaluation(options);
+  try {
     const metrics = await evaluate(model, dataset, options.batchSize ?? 128);
     return {
       top1: metrics.top1,
@@ -79,7 +107,7 @@ export async function evaluateRun(options: EvalOptions): Promise<EvalResult> {
       loss: metrics.loss,
       images: metrics.images,
       imagesPerSecond: metrics.imagesPerSecond,
-      runDir: run?.runDir ?? null,
+      runDir,
       model: model.config.name,
       data,
       backend: describeEnvironment().backend,

@@ -30,3 +30,5 @@ export {
   type LoaderState,
   type OpenDatasetOptions,
 } from './data/index.js';
+export * from './robustness/index.js';
+export { loadEvaluation, type LoadedEvaluation } from './evaluate-run.js';

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CompositionError, registry, use, type TesseraPlugin } from '@tessera/core';
+import { harnessPlugin } from './robustness/plugin.js';
 
 /** Where a plugin came from, for `tessera models` and the report. */
 export interface LoadedPlugin {
@@ -86,6 +87,7 @@ function register(plugins: TesseraPlugin[], source: string, loaded: LoadedPlugin
 export async function loadPlugins(extra: readonly string[] = [], options: { cwd?: string; warn?: (message: string) => void } = {}): Promise<LoadedPlugin[]> {
   const cwd = options.cwd ?? process.cwd();
   const loaded: LoadedPlugin[] = [];
+  register([harnessPlugin()], '@tessera/harness', loaded);
   for (const { name, from } of discoverPluginPackages(cwd)) {
     try {
       const module = await importFrom(name, join(from, '..'));

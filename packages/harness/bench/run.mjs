@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createModel, getBackend, listModels, oneHot, setBackend, softTargetCrossEntropy, tf } from '@tessera/core';
-import { AdamW, HARNESS_VERSION, loadPlugins } from '../dist/index.js';
+import { ALL_CORRUPTIONS, AdamW, corruptImage, HARNESS_VERSION, loadPlugins } from '../dist/index.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const { values: args } = parseArgs({
@@ -16,6 +16,7 @@ const { values: args } = parseArgs({
     backend: { type: 'string', default: process.env.BENCH_BACKEND ?? 'wasm' },
     quick: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
+    'corruptions-only': { type: 'boolean', default: false },
   },
 });
 const reps = args.quick ? 3 : 5;
@@ -91,6 +92,41 @@ function torchSideBySide() {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
+/**
+ * Images/s of each ImageNet-C corruption (severity 3, the middle of the table) at 32 px
+ * (CIFAR-10-C table) and 224 px (ImageNet-C table), on one core in plain TypeScript:
+ * what `tessera robustness` and `--augment corrupt` add per image before the model runs.
+ */
+function benchCorruptions() {
+  const out = [];
+  for (const [size, count] of [[32, args.quick ? 16 : 64], [224, args.quick ? 1 : 3]]) {
+    const image = { height: size, width: size, data: new Float32Array(size * size * 3) };
+    for (let i = 0; i < image.data.length; i++) image.data[i] = (Math.sin(i * 0.013) * Math.cos(i * 0.0007) + 1) / 2;
+    for (const name of ALL_CORRUPTIONS) {
+      corruptImage(image, name, 3, { seed: 0 });
+      const cpu = process.cpuUsage();
+      const t = performance.now();
+      for (let k = 0; k < count; k++) corruptImage(image, name, 3, { seed: k });
+      const wall = (performance.now() - t) / 1000;
+      const used = process.cpuUsage(cpu);
+      const cpuSeconds = (used.user + used.system) / 1e6;
+      out.push({ corruption: name, size, images: count, imagesPerSecond: count / wall, imagesPerCpuSecond: count / cpuSeconds });
+    }
+  }
+  console.error(`corruptions: ${out.map((r) => `${r.corruption}@${r.size} ${r.imagesPerCpuSecond.toFixed(1)}/s`).join(', ')}`);
+  return out;
+}
+
+if (args['corruptions-only']) {
+  const corruptions = benchCorruptions();
+  const dir = join(here, '..', 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `bench-corruptions-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify({ harness: HARNESS_VERSION, node: process.version, cpuModel: cpus()[0]?.model, corruptions }, null, 2)}\n`);
+  console.log(JSON.stringify({ file, corruptions: corruptions.map((r) => [r.corruption, r.size, Number(r.imagesPerCpuSecond.toFixed(1))]) }));
+  process.exit(0);
+}
+
 const backend = await setBackend(args.backend);
 await loadPlugins();
 const results = { backend: getBackend(), harness: HARNESS_VERSION, node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, date: new Date().toISOString(), runs: [] };
@@ -105,6 +141,7 @@ if (listModels().includes('t2t_vit_7')) {
 } else {
   results.runs.push({ label: 't2t_vit_7 @224', skipped: 'install @tessera/plugin-t2t to benchmark it' });
 }
+results.corruptions = benchCorruptions();
 results.peakRssBytes = process.resourceUsage().maxRSS * 1024;
 results.torch = torchSideBySide();
 if (results.torch.train) {

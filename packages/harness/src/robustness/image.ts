@@ -55,21 +55,22 @@ export function gaussianKernel1d(sigma: number, truncate = 4): Float64Array {
  */
 export function correlate1d(src: Float64Array, height: number, width: number, channels: number, kernel: Float64Array, axis: 0 | 1, border: Border): Float64Array {
   const out = new Float64Array(src.length);
-  const r = (kernel.length - 1) >> 1;
+  const taps = kernel.length;
+  const r = (taps - 1) >> 1;
   const n = axis === 0 ? height : width;
+  const lines = axis === 0 ? width : height;
+  const stride = axis === 0 ? width * channels : channels;
   const index = new Int32Array(n + 2 * r);
   for (let i = -r; i < n + r; i++) index[i + r] = borderIndex(i, n, border);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const pos = axis === 0 ? y : x;
-      for (let c = 0; c < channels; c++) {
+  const padded = new Float64Array(n + 2 * r);
+  for (let l = 0; l < lines; l++) {
+    for (let c = 0; c < channels; c++) {
+      const base = (axis === 0 ? l : l * width) * channels + c;
+      for (let i = 0; i < padded.length; i++) padded[i] = src[base + index[i]! * stride]!;
+      for (let i = 0; i < n; i++) {
         let acc = 0;
-        for (let k = 0; k < kernel.length; k++) {
-          const j = index[pos + k]!;
-          const at = axis === 0 ? (j * width + x) * channels + c : (y * width + j) * channels + c;
-          acc += kernel[k]! * src[at]!;
-        }
-        out[(y * width + x) * channels + c] = acc;
+        for (let k = 0; k < taps; k++) acc += kernel[k]! * padded[i + k]!;
+        out[base + i * stride] = acc;
       }
     }
   }
@@ -87,21 +88,26 @@ export function gaussianFilter(src: Float64Array, height: number, width: number,
 export function filter2d(src: Float64Array, height: number, width: number, channels: number, kernel: Float64Array, size: number): Float64Array {
   const out = new Float64Array(src.length);
   const r = (size - 1) >> 1;
-  const rows = new Int32Array(height + 2 * r);
-  const cols = new Int32Array(width + 2 * r);
-  for (let i = -r; i < height + r; i++) rows[i + r] = borderIndex(i, height, 'mirror');
-  for (let i = -r; i < width + r; i++) cols[i + r] = borderIndex(i, width, 'mirror');
+  const pw = width + 2 * r;
+  const ph = height + 2 * r;
+  const padded = new Float64Array(pw * ph);
   const taps: number[] = [];
-  for (let k = 0; k < size * size; k++) if (kernel[k] !== 0) taps.push(k);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      for (let c = 0; c < channels; c++) {
+  const offsets: number[] = [];
+  for (let k = 0; k < size * size; k++) {
+    if (kernel[k] === 0) continue;
+    taps.push(kernel[k]!);
+    offsets.push(Math.floor(k / size) * pw + (k % size));
+  }
+  for (let c = 0; c < channels; c++) {
+    for (let y = 0; y < ph; y++) {
+      const sy = borderIndex(y - r, height, 'mirror');
+      for (let x = 0; x < pw; x++) padded[y * pw + x] = src[(sy * width + borderIndex(x - r, width, 'mirror')) * channels + c]!;
+    }
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const origin = y * pw + x;
         let acc = 0;
-        for (const k of taps) {
-          const ky = (k / size) | 0;
-          const kx = k - ky * size;
-          acc += kernel[k]! * src[(rows[y + ky]! * width + cols[x + kx]!) * channels + c]!;
-        }
+        for (let t = 0; t < taps.length; t++) acc += taps[t]! * padded[origin + offsets[t]!]!;
         out[(y * width + x) * channels + c] = acc;
       }
     }

@@ -198,3 +198,13 @@ describe('names', () => {
     expect(() => parseSeverities('4-2')).toThrow(/--severities/);
   });
 });
+
+describe('jpeg-js encoder reuse', () => {
+  it('writes the same bytes as jpeg.encode, whatever was encoded before', async () => {
+    const jpeg = (await import('jpeg-js')).default;
+    const { jpegEncoder } = await import('../../src/robustness/corruptions/digital.js');
+    const data = new Uint8Array(24 * 16 * 4).map((_, i) => (i * 37) % 256);
+    jpegEncoder(15).encode({ data: new Uint8Array(8 * 8 * 4).fill(7), width: 8, height: 8 }, 15);
+    for (const quality of [80, 15, 7]) expect(Buffer.from(jpegEncoder(quality).encode({ data, width: 24, height: 16 }, quality))).toEqual(Buffer.from(jpeg.encode({ data, width: 24, height: 16 }, quality).data));
+  });
+});

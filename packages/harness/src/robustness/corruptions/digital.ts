@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import jpeg from 'jpeg-js';
 import { fromFloat64, gaussianFilter, hsvToRgb, pilResize, rgbToHsv, sampleBilinear, toFloat64, type RgbImage } from '../image.js';
 import { row, type CorruptionFn } from './types.js';
@@ -101,6 +103,32 @@ function toRgba(image: RgbImage): Uint8Array {
   return rgba;
 }
 
+interface JpegEncoder {
+  encode(image: { data: Uint8Array; width: number; height: number }, quality: number): Uint8Array;
+}
+let JpegEncoderClass: (new (quality: number) => JpegEncoder) | undefined;
+const encoders = new Map<number, JpegEncoder>();
+
+/**
+ * A jpeg-js encoder for one quality, kept for reuse. `jpeg.encode` builds a new
+ * encoder per call, and its table set-up costs ~140 ms, 75 times the encode of a
+ * 32-px image; the constructor is not exported, so it is taken from the library's
+ * own encoder module (the test checks the bytes equal `jpeg.encode`'s).
+ */
+export function jpegEncoder(quality: number): JpegEncoder {
+  let encoder = encoders.get(quality);
+  if (!encoder) {
+    if (!JpegEncoderClass) {
+      const require = createRequire(import.meta.url);
+      const source = readFileSync(require.resolve('jpeg-js/lib/encoder.js'), 'utf8');
+      JpegEncoderClass = new Function('module', 'require', `${source}\nreturn JPEGEncoder;`)({}, require) as new (quality: number) => JpegEncoder;
+    }
+    encoder = new JpegEncoderClass(quality);
+    encoders.set(quality, encoder);
+  }
+  return encoder;
+}
+
 /**
  * Encodes and decodes with jpeg-js, a pure-JS baseline codec with libjpeg's quality
  * scaling of the standard tables. jpeg-js itself writes 4:4:4; '4:2:0' first applies
@@ -108,8 +136,8 @@ function toRgba(image: RgbImage): Uint8Array {
  */
 export function jpegRoundTrip(image: RgbImage, quality: number, chroma: '4:2:0' | '4:4:4' = '4:2:0'): RgbImage {
   const rgba = chroma === '4:2:0' ? subsampleChromaRgba(image) : toRgba(image);
-  const encoded = jpeg.encode({ data: rgba, width: image.width, height: image.height }, quality);
-  const decoded = jpeg.decode(encoded.data, { useTArray: true, formatAsRGBA: true });
+  const encoded = jpegEncoder(quality).encode({ data: rgba, width: image.width, height: image.height }, quality);
+  const decoded = jpeg.decode(encoded, { useTArray: true, formatAsRGBA: true });
   const out = new Float32Array(image.height * image.width * 3);
   for (let p = 0, q = 0; p < out.length; p += 3, q += 4) {
     out[p] = decoded.data[q]! / 255;

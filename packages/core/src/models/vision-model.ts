@@ -71,23 +71,18 @@ export abstract class VisionModel extends Module {
         );
       }
     }
+    // One switch for every layer: dropout, drop path and BatchNorm all read the context's mode.
     const training = options.training ?? this.training;
-    const previousMode = this.training;
-    if (training !== previousMode) this.train(training);
     const ctx = new ForwardContext(training, options.rng ?? this.defaultRng);
     const wantAttention = wanted.includes('clsAttention');
-    try {
-      // Blocks from any plugin may leave intermediates behind; the scope frees them.
-      const logits = tf.tidy(() => this.run(images, ctx, wantAttention));
-      if (!wantAttention) return { logits };
-      const record = ctx.attention;
-      if (!record) throw new TesseraError(`${this.config.name} did not record the attention it declares`);
-      const clsAttention = classTokenAttention(record.probs, record.grid, record.numPrefixTokens);
-      record.probs.dispose();
-      return { logits, clsAttention };
-    } finally {
-      if (training !== previousMode) this.train(previousMode);
-    }
+    // Blocks from any plugin may leave intermediates behind; the scope frees them.
+    const logits = tf.tidy(() => this.run(images, ctx, wantAttention));
+    if (!wantAttention) return { logits };
+    const record = ctx.attention;
+    if (!record) throw new TesseraError(`${this.config.name} did not record the attention it declares`);
+    const clsAttention = classTokenAttention(record.probs, record.grid, record.numPrefixTokens);
+    record.probs.dispose();
+    return { logits, clsAttention };
   }
 
   /** Logits in eval mode, with every intermediate freed. */

@@ -171,7 +171,11 @@ export abstract class Module {
     return { missingKeys, unexpectedKeys };
   }
 
-  /** Train mode (dropout, drop path, batch statistics) for this module and its descendants. */
+  /**
+   * The default mode of a model's forward calls (`VisionModel.forward` uses it when the
+   * call does not say). Layers do not read it: dropout, drop path and BatchNorm follow
+   * the forward context's `training`, so one switch drives every layer.
+   */
   train(mode = true): this {
     this.trainingMode = mode;
     for (const child of this.children.values()) child.train(mode);

@@ -1,8 +1,9 @@
 import { checkInteger, checkNumber, InvalidArgumentError } from '../errors.js';
 import type { Rng } from '../tensor/random.js';
 import { tf } from '../tensor/tf.js';
-import { stopGradient } from '../ops/gradient.js';
+import { batchNormInference, batchNormTraining } from '../ops/batch-norm.js';
 import { layerNorm } from '../ops/layer-norm.js';
+import type { ForwardContext } from './context.js';
 import { ones, zeros } from './init.js';
 import { Module } from './module.js';
 
@@ -33,9 +34,11 @@ export class LayerNorm extends Module {
 }
 
 /**
- * BatchNorm2d on NHWC batches. Train mode normalises with the batch's statistics
- * and updates the running ones (momentum 0.1, unbiased variance for the running
- * estimate, as PyTorch); eval mode uses the running statistics.
+ * BatchNorm2d on NHWC batches (PyTorch's nn.BatchNorm2d; names weight, bias,
+ * running_mean, running_var, num_batches_tracked). The forward context decides the
+ * mode, as it does for dropout: training normalises with the batch's statistics and
+ * updates the running ones (momentum 0.1, unbiased variance for the running
+ * estimate, as PyTorch); evaluation uses the running statistics.
  */
 export class BatchNorm2d extends Module {
   readonly weight: tf.Variable;
@@ -52,6 +55,7 @@ export class BatchNorm2d extends Module {
   ) {
     super();
     checkInteger('channels', channels, 1);
+    checkNumber('eps', eps, 0, 1);
     checkNumber('momentum', momentum, 0, 1);
     this.weight = this.addParameter('weight', ones([channels], rng), { weightDecay: false });
     this.bias = this.addParameter('bias', zeros([channels], rng), { weightDecay: false });
@@ -60,23 +64,17 @@ export class BatchNorm2d extends Module {
     this.numBatchesTracked = this.addBuffer('num_batches_tracked', tf.scalar(0));
   }
 
-  apply(x: tf.Tensor4D): tf.Tensor4D {
+  apply(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     if (x.rank !== 4 || x.shape[3] !== this.channels) {
       throw new InvalidArgumentError('x', `tensor of shape [${x.shape.join(', ')}]`, `an NHWC batch with ${this.channels} channels`);
     }
-    if (!this.training) {
-      return tf.tidy(() => tf.batchNorm(x, this.runningMean, this.runningVar, this.bias, this.weight, this.eps) as tf.Tensor4D);
-    }
-    return tf.tidy(() => {
-      const { mean, variance } = tf.moments(x, [0, 1, 2]);
-      const count = x.shape[0] * x.shape[1] * x.shape[2];
-      // The running statistics are state, not part of the graph being differentiated.
-      const m = stopGradient(mean);
-      const unbiased = tf.mul(stopGradient(variance), count > 1 ? count / (count - 1) : 1);
-      this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - this.momentum), tf.mul(m, this.momentum)));
+    const [weight, bias] = [this.weight as tf.Tensor1D, this.bias as tf.Tensor1D];
+    if (!ctx.training) return batchNormInference(x, weight, bias, this.runningMean as tf.Tensor1D, this.runningVar as tf.Tensor1D, this.eps);
+    return batchNormTraining(x, weight, bias, this.eps, ({ mean, variance, count }) => {
+      const unbiased = tf.mul(variance, count > 1 ? count / (count - 1) : 1);
+      this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - this.momentum), tf.mul(mean, this.momentum)));
       this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - this.momentum), tf.mul(unbiased, this.momentum)));
       this.numBatchesTracked.assign(tf.add(this.numBatchesTracked, 1));
-      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.weight), this.bias) as tf.Tensor4D;
     });
   }
 }

@@ -30,6 +30,7 @@ export { checkInteger, checkNumber, CompositionError, FormatError, InvalidArgume
 export { linear } from './ops/linear.js';
 export { stopGradient } from './ops/gradient.js';
 export { conv2d, type Conv2dArgs } from './ops/conv.js';
+export { batchNormInference, batchNormTraining, sumRows, type BatchStatistics } from './ops/batch-norm.js';
 export { batchMatMul } from './ops/batch-matmul.js';
 export { unfold, unfoldGrid, unfoldOutputSize, type UnfoldArgs } from './ops/unfold.js';
 export { bilinearResizeMatrix, PATCH_RESAMPLE_PRESETS, patchResamplePinv, resamplePatchEmbed, type PatchResampleOptions } from './ops/resample-patch-embed.js';
@@ -44,10 +45,12 @@ export { BatchNorm2d, LayerNorm } from './nn/norm.js';
 export { Dropout, DropPath, dropPathSchedule } from './nn/dropout.js';
 export { gelu, geluTanh } from './nn/activation.js';
 export { Mlp, type MlpOptions } from './nn/mlp.js';
+export { ConvNormAct, type ConvNormActivation, type ConvNormActOptions, type ConvNormKind } from './nn/conv-norm-act.js';
 export { Attention, scaledDotProductAttention, type AttentionOptions } from './nn/attention.js';
 
 // Blocks and models
 export { PatchEmbed, patchEmbedBlock, positionEmbeddingInit } from './blocks/patch-embed.js';
+export { ConvPatchEmbed, type ConvPatchEmbedOptions } from './blocks/conv-patch-embed.js';
 export { applyTransformerBlocks, prependClassToken, TransformerBlock, transformerBlock, transformerOptions, type TransformerOptions } from './blocks/transformer.js';
 export { classTokenBlock } from './blocks/class-token.js';
 export { ClassifierHead, classifierBlock } from './blocks/classifier.js';

@@ -1,0 +1,45 @@
+import { CompositionError, InvalidArgumentError } from '../errors.js';
+import { LayerNorm } from '../nn/norm.js';
+import type { Rng } from '../tensor/random.js';
+import { tf } from '../tensor/tf.js';
+import { PatchEmbed } from './patch-embed.js';
+
+export interface ConvPatchEmbedOptions {
+  /** LayerNorm over the channels after the projection (UniFormer's PatchEmbed), or none. */
+  readonly norm?: 'layer' | 'none';
+  /** UniFormer's PatchEmbed uses nn.LayerNorm's default 1e-5. */
+  readonly normEps?: number;
+}
+
+/**
+ * A patch embedding that keeps the grid: a p×p, stride-p convolution (`proj`)
+ * then an optional LayerNorm over channels (`norm`), image in, image out. As the
+ * stem it embeds pixels; between stages it downsamples a feature map by p and
+ * changes its width, as UniFormer's patch_embed2-4 (uniformer.py L172-196) and
+ * the hierarchical ViTs' stage embeddings do. The convolution runs as
+ * patchify + one matmul (PatchEmbed), which trains on wasm's fast path.
+ */
+export class ConvPatchEmbed extends PatchEmbed {
+  readonly norm: LayerNorm | null;
+
+  constructor(patchSize: number, inChannels: number, embedDim: number, rng: Rng, options: ConvPatchEmbedOptions = {}) {
+    super(patchSize, inChannels, embedDim, rng);
+    const norm = options.norm ?? 'layer';
+    if (norm !== 'layer' && norm !== 'none') throw new InvalidArgumentError('norm', norm, "'layer' or 'none'");
+    this.norm = norm === 'layer' ? this.addModule('norm', new LayerNorm(embedDim, rng, options.normEps ?? 1e-5)) : null;
+  }
+
+  /** [B, H, W, C] → [B, ⌊H/p⌋, ⌊W/p⌋, embedDim]. */
+  embedGrid(x: tf.Tensor4D): tf.Tensor4D {
+    if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
+      throw new InvalidArgumentError('x', `tensor of shape [${x.shape.join(', ')}]`, `an NHWC batch with ${this.inChannels} channels`);
+    }
+    const grid = this.gridSize(x.shape[1], x.shape[2]);
+    if (grid.height < 1 || grid.width < 1) throw new CompositionError(`a ${x.shape[1]}x${x.shape[2]} grid is smaller than one ${this.patchSize}x${this.patchSize} patch`);
+    return tf.tidy(() => {
+      const { tokens } = this.apply(x);
+      const normed = this.norm ? this.norm.apply(tokens) : tokens;
+      return tf.reshape(normed, [x.shape[0], grid.height, grid.width, this.embedDim]) as tf.Tensor4D;
+    });
+  }
+}

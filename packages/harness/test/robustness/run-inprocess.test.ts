@@ -1,0 +1,33 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setBackend, tf } from '@tessera/core';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { runRobustness } from '../../src/robustness/run.js';
+import { tempDir, TINY_SPEC } from '../helpers.js';
+
+describe('runRobustness (in process)', () => {
+  beforeAll(async () => {
+    await setBackend('wasm');
+  });
+
+  test('leaves no tensor behind; with one severity CE is not AlexNet-normalised', async () => {
+    const dir = tempDir('robustness-inprocess');
+    const options = { model: TINY_SPEC, data: 'synthetic', imgSize: 40, corruptions: ['fog', 'pixelate'] as const, severities: [2], limit: 4, batchSize: 4, backend: 'wasm' as const };
+    await runRobustness({ ...options, corruptions: [...options.corruptions], out: join(dir, 'warm') });
+    const before = tf.memory().numTensors;
+    const lines: string[] = [];
+    const result = await runRobustness({ ...options, corruptions: [...options.corruptions], out: join(dir, 'second'), log: (l) => lines.push(l) });
+    expect(tf.memory().numTensors).toBe(before);
+    // 40-px images take ImageNet-C's table; one severity cannot be AlexNet-normalised, so CE stays unnormalised.
+    expect(result.table).toBe('imagenet');
+    expect(result.metrics.normalisation).toBe('none');
+    expect(lines.some((l) => /\[2\/2\] pixelate severity 2/.test(l))).toBe(true);
+    expect(existsSync(join(dir, 'second', 'robustness.html'))).toBe(true);
+  });
+
+  test('on ImageNet-sized images with all five severities, CE is normalised by AlexNet', async () => {
+    const result = await runRobustness({ model: TINY_SPEC, data: 'synthetic', imgSize: 40, corruptions: ['contrast'], limit: 2, batchSize: 2, backend: 'wasm', out: join(tempDir('robustness-alexnet'), 'r') });
+    expect(result.baseline).toBe('alexnet');
+    expect(result.metrics.ce.contrast).toBeCloseTo([1, 2, 3, 4, 5].reduce((a, s) => a + result.errors.contrast![s]!, 0) / 5 / 0.853204, 12);
+  });
+});

@@ -80,7 +80,7 @@ async function barsSvg(options: { title: string; xTitle: string; rows: Array<{ g
       { orient: 'bottom', scale: 'x', title: options.xTitle, grid: true, gridOpacity: 0.3 },
       { orient: 'left', scale: 'y' },
     ],
-    legends: [{ fill: 'color', orient: 'bottom-right' }],
+    legends: [{ fill: 'color', orient: 'top', direction: 'horizontal' }],
     marks: [
       {
         type: 'group',

@@ -48,31 +48,40 @@ export const gaussianBlur: CorruptionFn = (image, severity, _rng, table) => {
 };
 
 /**
+ * The pixel shuffle of `glass_blur`: scanning from the bottom-right to the top-left
+ * (skipping a `shift`-wide border), each pixel takes the value of a random neighbour
+ * (dx, dy) ∈ [−shift, shift)². The reference writes a swap,
+ * `x[h, w], x[h', w'] = x[h', w'], x[h, w]`, but numpy evaluates the right side as
+ * views, so the neighbour keeps its value: a copy, not a swap. That is what the
+ * released datasets contain, and what this reproduces.
+ */
+export function shufflePixels(x: Float64Array, height: number, width: number, shift: number, iterations: number, rng: Pick<Rng, 'int'>): void {
+  for (let it = 0; it < iterations; it++) {
+    for (let h = height - shift; h > shift; h--) {
+      for (let w = width - shift; w > shift; w--) {
+        // numpy randint(-shift, shift, size=(2,)) draws dx first, from [-shift, shift).
+        const dx = rng.int(2 * shift) - shift;
+        const dy = rng.int(2 * shift) - shift;
+        const a = (h * width + w) * 3;
+        const b = ((h + dy) * width + (w + dx)) * 3;
+        x[a] = x[b]!;
+        x[a + 1] = x[b + 1]!;
+        x[a + 2] = x[b + 2]!;
+      }
+    }
+  }
+}
+
+/**
  * Frosted glass (`glass_blur`, imagecorruptions' size-general loop): blur, quantise to
- * 8 bits, swap each pixel with a random neighbour up to `shift` away (the scan runs
- * bottom-right to top-left, skipping a `shift`-wide border), blur again.
+ * 8 bits, shuffle pixels locally (`shufflePixels`), blur again.
  */
 export const glassBlur: CorruptionFn = (image, severity, rng, table) => {
   const [sigma, shift, iterations] = row(table.glass_blur, severity);
   const { height: H, width: W } = image;
   const x = gaussianFilter(toFloat64(image), H, W, 3, sigma);
   for (let i = 0; i < x.length; i++) x[i] = Math.trunc(x[i]! * 255);
-  for (let it = 0; it < iterations; it++) {
-    for (let h = H - shift; h > shift; h--) {
-      for (let w = W - shift; w > shift; w--) {
-        // numpy randint(-shift, shift) draws from [-shift, shift).
-        const dx = rng.int(2 * shift) - shift;
-        const dy = rng.int(2 * shift) - shift;
-        const a = (h * W + w) * 3;
-        const b = ((h + dy) * W + (w + dx)) * 3;
-        for (let c = 0; c < 3; c++) {
-          const t = x[a + c]!;
-          x[a + c] = x[b + c]!;
-          x[b + c] = t;
-        }
-      }
-    }
-  }
+  shufflePixels(x, H, W, shift, iterations, rng);
   for (let i = 0; i < x.length; i++) x[i]! /= 255;
   return fromFloat64(gaussianFilter(x, H, W, 3, sigma), H, W);
 };

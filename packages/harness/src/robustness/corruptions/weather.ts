@@ -99,10 +99,11 @@ export const snow: CorruptionFn = (image, severity, rng, table) => {
 };
 
 /**
- * A procedural frost texture in [0, 1]: a faint plasma haze with branching ice
- * needles (random walks that fork, drawn additively, then softened). ImageNet-C
- * overlays crops of six photographs of frost; their licence is not stated in
- * hendrycks/robustness, so Tessera draws its own (a documented deviation).
+ * A procedural frost texture in [0, 1]: a plasma haze with branching ice needles
+ * (random walks that fork, drawn additively, then softened), its mean and spread
+ * matched to the frost photographs ImageNet-C overlays. Those photographs' licence
+ * is not stated in hendrycks/robustness, so Tessera draws its own (a documented
+ * deviation: the texture differs, its brightness statistics do not).
  */
 export function frostTexture(rng: Rng, height: number, width: number): Float64Array {
   const size = nextPowerOfTwo(Math.max(height, width));
@@ -133,21 +134,33 @@ export function frostTexture(rng: Rng, height: number, width: number): Float64Ar
   }
   const soft = gaussianFilter(needles, height, width, 1, Math.max(0.5, scale / 224));
   const out = new Float64Array(height * width);
+  let mean = 0;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const p = y * width + x;
-      out[p] = Math.min(1, 0.25 + 0.35 * haze[y * size + x]! + 0.6 * needles[p]! + 0.8 * soft[p]!);
+      out[p] = 0.35 * haze[y * size + x]! + 0.6 * needles[p]! + 0.8 * soft[p]!;
+      mean += out[p]! / out.length;
     }
   }
+  let variance = 0;
+  for (const v of out) variance += (v - mean) ** 2 / out.length;
+  // Moment-matched to the frost photographs as ImageNet-C samples them (frost1-5, frost2 and 3
+  // being the same image): pixel mean 0.647, standard deviation 0.13.
+  const scaleStd = variance > 0 ? 0.13 / Math.sqrt(variance) : 0;
+  for (let p = 0; p < out.length; p++) out[p] = Math.min(1, Math.max(0, FROST_MEAN + (out[p]! - mean) * scaleStd));
   return out;
 }
 
-/** Frost on the lens (`frost`): c0·x + c1·texture, the texture bluish white (more blue than red, as the photographs). */
+const FROST_MEAN = 0.647;
+/** The photographs' mean colour relative to their mean brightness (R 0.584, G 0.656, B 0.702). */
+const FROST_TINT = [0.584 / FROST_MEAN, 0.656 / FROST_MEAN, 0.702 / FROST_MEAN];
+
+/** Frost on the lens (`frost`): c0·x + c1·texture, the texture tinted with the photographs' mean colour. */
 export const frost: CorruptionFn = (image, severity, rng, table) => {
   const [imageWeight, frostWeight] = row(table.frost, severity);
   const { height: H, width: W } = image;
   const texture = frostTexture(rng, H, W);
-  const tint = [0.86, 0.94, 1];
+  const tint = FROST_TINT;
   const x = toFloat64(image);
   for (let p = 0; p < H * W; p++) for (let c = 0; c < 3; c++) x[p * 3 + c] = imageWeight * x[p * 3 + c]! + frostWeight * texture[p]! * tint[c]!;
   return fromFloat64(x, H, W);

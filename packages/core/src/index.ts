@@ -32,13 +32,18 @@ export { stopGradient } from './ops/gradient.js';
 export { conv2d, type Conv2dArgs } from './ops/conv.js';
 export { batchNormInference, batchNormTraining, sumRows, type BatchStatistics } from './ops/batch-norm.js';
 export { batchMatMul } from './ops/batch-matmul.js';
+export { layerScale } from './ops/layer-scale.js';
+export { layerNorm } from './ops/layer-norm.js';
 export { unfold, unfoldGrid, unfoldOutputSize, type UnfoldArgs } from './ops/unfold.js';
 export { bilinearResizeMatrix, PATCH_RESAMPLE_PRESETS, patchResamplePinv, resamplePatchEmbed, type PatchResampleOptions } from './ops/resample-patch-embed.js';
 
 // Modules and layers
 export { Module, ModuleList, type Buffer, type LoadStateDictOptions, type LoadStateDictResult, type Parameter, type ParameterOptions, type TorchLayout } from './nn/module.js';
 export { ForwardContext, type AttentionRecord } from './nn/context.js';
-export { kaimingNormalFanOut, ones, truncNormal, uniformFanIn, zeros, type Initializer } from './nn/init.js';
+export { constant, kaimingNormalFanOut, ones, truncNormal, uniformFanIn, zeros, type Initializer } from './nn/init.js';
+export { LayerScale } from './nn/layer-scale.js';
+export { Sequential, type SequentialFunction, type SequentialModule, type SequentialStep } from './nn/sequential.js';
+export { ClassAttention, type ClassAttentionOptions } from './nn/class-attention.js';
 export { Linear, type LinearOptions } from './nn/linear.js';
 export { Conv2d, convOutputSize, type Conv2dOptions } from './nn/conv.js';
 export { BatchNorm2d, LayerNorm } from './nn/norm.js';

@@ -30,6 +30,7 @@ describe('README examples', () => {
       if (i === 3) expect(printed).toMatch(/^1,3$/);
       if (i === 4) expect(printed).toMatch(/^proj\.0\.weight 2,4,4,128$/);
       if (i === 5) expect(printed).toBe('12,12,3,4 true');
+      if (code.includes('new Sequential')) expect(printed).toBe('0.0.weight 0.1.weight 2.0.weight 2.1.weight\n1,1,16 1,2,1,5');
     });
   });
 });

@@ -16,6 +16,8 @@ export function fromTorchLayout(t: tf.Tensor, layout: TorchLayout): tf.Tensor {
       return tf.transpose(t, [1, 0]);
     case 'conv2d':
       return tf.transpose(t, [2, 3, 1, 0]);
+    case 'conv1x1':
+      return tf.tidy(() => tf.transpose(tf.reshape(t, [t.shape[0]!, t.shape[1]!]), [1, 0]));
   }
 }
 
@@ -27,10 +29,12 @@ export function toTorchLayout(t: tf.Tensor, layout: TorchLayout): tf.Tensor {
       return tf.transpose(t, [1, 0]);
     case 'conv2d':
       return tf.transpose(t, [3, 2, 0, 1]);
+    case 'conv1x1':
+      return tf.tidy(() => tf.reshape(tf.transpose(t, [1, 0]), [t.shape[1]!, t.shape[0]!, 1, 1]));
   }
 }
 
-const RANK: Record<TorchLayout, number | undefined> = { same: undefined, linear: 2, conv2d: 4 };
+const RANK: Record<TorchLayout, number | undefined> = { same: undefined, linear: 2, conv2d: 4, conv1x1: 4 };
 
 /**
  * Loads a state dict saved by PyTorch (for example an official checkpoint converted
@@ -42,8 +46,12 @@ export function loadTorchStateDict(module: Module, state: Record<string, tf.Tens
   const layouts = module.stateDictLayouts();
   const wrongRank: string[] = [];
   for (const [key, t] of Object.entries(state)) {
-    const rank = RANK[layouts[key] ?? 'same'];
+    const layout = layouts[key] ?? 'same';
+    const rank = RANK[layout];
     if (rank !== undefined && t.rank !== rank) wrongRank.push(`${key}: PyTorch tensor of shape [${t.shape.join(', ')}] should have rank ${rank}`);
+    else if (layout === 'conv1x1' && (t.shape[2] !== 1 || t.shape[3] !== 1)) {
+      wrongRank.push(`${key}: PyTorch tensor of shape [${t.shape.join(', ')}] should be a 1x1 kernel [out, in, 1, 1]`);
+    }
   }
   if (wrongRank.length) throw new StateDictError(`cannot load PyTorch state dict into ${module.constructor.name}:\n  ${wrongRank.join('\n  ')}`);
   const converted: Record<string, tf.Tensor> = {};

@@ -100,11 +100,16 @@ export abstract class VisionModel extends Module {
 
 /**
  * The class token's attention over the patch tokens: row 0 of each head, prefix
- * columns dropped, [B, heads, h·w]. Requires the class token to lead.
+ * columns dropped, [B, heads, h·w]. Requires the class token to lead. Takes
+ * self-attention [B, heads, N, N] or class attention [B, heads, 1, N] (CaiT/FAN,
+ * where the class token is the only query).
  */
 export function classTokenAttention(probs: tf.Tensor4D, grid: { height: number; width: number }, numPrefixTokens: number): ClsAttention {
   if (numPrefixTokens < 1) throw new TesseraError('class-token attention needs a class token leading the sequence');
-  const [b, h, n] = probs.shape;
+  const [b, h, queries, n] = probs.shape;
+  if (queries !== 1 && queries !== n) {
+    throw new TesseraError(`attention of shape [${probs.shape.join(', ')}] is neither self-attention [B, h, N, N] nor class attention [B, h, 1, N]`);
+  }
   const patches = grid.height * grid.width;
   if (n !== numPrefixTokens + patches) {
     throw new TesseraError(`attention over ${n} tokens does not match a ${grid.height}x${grid.width} grid with ${numPrefixTokens} prefix token(s)`);

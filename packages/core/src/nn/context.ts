@@ -4,7 +4,7 @@ import type { tf } from '../tensor/tf.js';
 
 /** Attention probabilities recorded by a block, taken after softmax and cut from the gradient. */
 export interface AttentionRecord {
-  /** [B, heads, N, N] with N = numPrefixTokens + grid.height · grid.width. */
+  /** [B, heads, N, N] (self-attention) or [B, heads, 1, N] (class attention), N = numPrefixTokens + grid.height · grid.width. */
   readonly probs: tf.Tensor4D;
   readonly grid: Grid;
   readonly numPrefixTokens: number;

@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '../errors.js';
 import { Rng, truncatedNormalValues } from '../tensor/random.js';
 import { tf } from '../tensor/tf.js';
 
@@ -11,6 +12,12 @@ const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 export const zeros: Initializer = (shape) => tf.zeros(shape);
 export const ones: Initializer = (shape) => tf.ones(shape);
+
+/** Every value equal to `value`: LayerScale's γ (1 in FAN, 1e-6 in ConvNeXt and UniFormer-LS), FAN's channel temperature. */
+export function constant(value: number): Initializer {
+  if (!Number.isFinite(value)) throw new InvalidArgumentError('value', value, 'a finite number');
+  return (shape) => tf.fill(shape, value);
+}
 
 /** timm's `trunc_normal_(std)`: N(0, std²) cut at ±2 absolute. */
 export function truncNormal(std = 0.02): Initializer {

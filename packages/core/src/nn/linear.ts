@@ -9,6 +9,8 @@ export interface LinearOptions {
   readonly bias?: boolean;
   /** Weight initialiser; timm's ViTs use a truncated normal with std 0.02 (the default). */
   readonly weightInit?: Initializer;
+  /** 'conv1x1' when the PyTorch module is a 1×1 nn.Conv2d ([out, in, 1, 1] in checkpoints). Default 'linear'. */
+  readonly torchLayout?: 'linear' | 'conv1x1';
 }
 
 /** y = x·W + b. `weight` is stored [in, out]; PyTorch's [out, in] is converted on load. */
@@ -26,7 +28,7 @@ export class Linear extends Module {
     checkInteger('inFeatures', inFeatures, 1);
     checkInteger('outFeatures', outFeatures, 1);
     const init = options.weightInit ?? truncNormal(0.02);
-    this.weight = this.addParameter('weight', init([inFeatures, outFeatures], rng), { torchLayout: 'linear' });
+    this.weight = this.addParameter('weight', init([inFeatures, outFeatures], rng), { torchLayout: options.torchLayout ?? 'linear' });
     this.bias = options.bias === false ? null : this.addParameter('bias', zeros([outFeatures], rng), { weightDecay: false });
   }
 

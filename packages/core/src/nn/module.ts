@@ -6,8 +6,11 @@ import { tf } from '../tensor/tf.js';
  * layout tfjs computes in (NHWC images, [in, out] linear weights, HWIO kernels);
  * checkpoints from PyTorch store [out, in] and OIHW. The conversion lives in one
  * place, `fromTorchLayout` / `toTorchLayout` in io/torch.ts, driven by this tag.
+ * `conv1x1` is a PyTorch 1×1 convolution [out, in, 1, 1] held as a linear weight
+ * [in, out] (ConvNeXt's ConvMlp, FAN's position projection): on NHWC features a
+ * 1×1 convolution is a linear layer over channels, and runs on the matmul path.
  */
-export type TorchLayout = 'same' | 'linear' | 'conv2d';
+export type TorchLayout = 'same' | 'linear' | 'conv2d' | 'conv1x1';
 
 export interface ParameterOptions {
   /** Updated by the optimiser (PyTorch `requires_grad`). Frozen parameters still count and are still saved. */

@@ -61,16 +61,16 @@ function cases(rng) {
     return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, bn.eps))), bn.weight), bn.bias);
   };
   return [
-    layer('Linear 64→64', () => new Linear(C, C, rng), rows, (m) => (x) => m.apply(x)),
-    layer('LayerNorm 64', () => new LayerNorm(C, rng), rows, (m) => (x) => m.apply(x)),
-    layer('BatchNorm2d 64 (train)', () => new BatchNorm2d(C, rng), grid, (m) => (x) => m.apply(x, train)),
+    layer('Linear 64→64', () => new Linear(C, C, rng), rows, (m) => (x) => m.forward(x)),
+    layer('LayerNorm 64', () => new LayerNorm(C, rng), rows, (m) => (x) => m.forward(x)),
+    layer('BatchNorm2d 64 (train)', () => new BatchNorm2d(C, rng), grid, (m) => (x) => m.forward(x, train)),
     layer('BatchNorm2d 64 (train, tfjs autodiff)', () => new BatchNorm2d(C, rng), grid, autodiffBn),
-    layer('Conv2d 1×1 64→64', () => new Conv2d(C, C, 1, rng), grid, (m) => (x) => m.apply(x)),
-    layer('Conv2d 3×3 64→64', () => new Conv2d(C, C, 3, rng, { padding: 1 }), grid, (m) => (x) => m.apply(x)),
-    layer('Conv2d depthwise 3×3', () => new Conv2d(C, C, 3, rng, { padding: 1, groups: C }), grid, (m) => (x) => m.apply(x)),
-    layer('Conv2d depthwise 5×5', () => new Conv2d(C, C, 5, rng, { padding: 2, groups: C }), grid, (m) => (x) => m.apply(x)),
-    layer('Conv2d 3×3 stride 2 64→128', () => new Conv2d(C, 2 * C, 3, rng, { stride: 2, padding: 1 }), grid, (m) => (x) => m.apply(x)),
-    layer('ConvNormAct 3×3 s2 + BN + GELU', () => new ConvNormAct(C, rng, { channels: [C], finalActivation: true }), grid, (m) => (x) => m.apply(x, train)),
+    layer('Conv2d 1×1 64→64', () => new Conv2d(C, C, 1, rng), grid, (m) => (x) => m.forward(x)),
+    layer('Conv2d 3×3 64→64', () => new Conv2d(C, C, 3, rng, { padding: 1 }), grid, (m) => (x) => m.forward(x)),
+    layer('Conv2d depthwise 3×3', () => new Conv2d(C, C, 3, rng, { padding: 1, groups: C }), grid, (m) => (x) => m.forward(x)),
+    layer('Conv2d depthwise 5×5', () => new Conv2d(C, C, 5, rng, { padding: 2, groups: C }), grid, (m) => (x) => m.forward(x)),
+    layer('Conv2d 3×3 stride 2 64→128', () => new Conv2d(C, 2 * C, 3, rng, { stride: 2, padding: 1 }), grid, (m) => (x) => m.forward(x)),
+    layer('ConvNormAct 3×3 s2 + BN + GELU', () => new ConvNormAct(C, rng, { channels: [C], finalActivation: true }), grid, (m) => (x) => m.forward(x, train)),
   ];
 }
 

@@ -46,14 +46,14 @@ class ConvNet extends Module {
 
   forward(x) {
     return tf.tidy(() => {
-      let h = gelu(this.stem.apply(x));
+      let h = gelu(this.stem.forward(x));
       for (const b of this.blocks) {
-        const local = b.pw2.apply(b.dw5.apply(gelu(b.pw1.apply(b.dw3.apply(h)))));
+        const local = b.pw2.forward(b.dw5.forward(gelu(b.pw1.forward(b.dw3.forward(h)))));
         h = tf.add(h, local);
       }
-      h = gelu(this.down.apply(h));
-      h = tf.add(h, gelu(this.grouped.apply(h)));
-      return this.head.apply(this.norm.apply(tf.mean(h, [1, 2])));
+      h = gelu(this.down.forward(h));
+      h = tf.add(h, gelu(this.grouped.forward(h)));
+      return this.head.forward(this.norm.forward(tf.mean(h, [1, 2])));
     });
   }
 }

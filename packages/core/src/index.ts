@@ -38,7 +38,7 @@ export { unfold, unfoldGrid, unfoldOutputSize, type UnfoldArgs } from './ops/unf
 export { bilinearResizeMatrix, PATCH_RESAMPLE_PRESETS, patchResamplePinv, resamplePatchEmbed, type PatchResampleOptions } from './ops/resample-patch-embed.js';
 
 // Modules and layers
-export { Module, ModuleList, type Buffer, type LoadStateDictOptions, type LoadStateDictResult, type Parameter, type ParameterOptions, type TorchLayout } from './nn/module.js';
+export { Module, ModuleDict, ModuleList, type Buffer, type LoadStateDictOptions, type LoadStateDictResult, type Parameter, type ParameterOptions, type TorchLayout } from './nn/module.js';
 export { ForwardContext, type AttentionRecord } from './nn/context.js';
 export { constant, kaimingNormalFanOut, ones, truncNormal, uniformFanIn, zeros, type Initializer } from './nn/init.js';
 export { LayerScale } from './nn/layer-scale.js';
@@ -60,7 +60,8 @@ export { applyTransformerBlocks, prependClassToken, TransformerBlock, transforme
 export { classTokenBlock } from './blocks/class-token.js';
 export { ClassifierHead, classifierBlock } from './blocks/classifier.js';
 export { classTokenAttention, VisionModel, stageInfo, type ForwardOptions, type ModelConfig, type StageInfo } from './models/vision-model.js';
-export { deitModels, IMAGENET_MEAN, IMAGENET_STD, parseModelOptions, resolveImgSize, VisionTransformer, type VisionTransformerArgs } from './models/vit.js';
+export { deitModels, IMAGENET_MEAN, IMAGENET_STD, VisionTransformer, type VisionTransformerArgs } from './models/vit.js';
+export { describeIssuePath, optionNames, parseBlockOptions, parseModelOptions, resolveImgSize } from './compose/options.js';
 
 // Plugins, registry and composition
 export {
@@ -69,7 +70,8 @@ export {
   type AugmentationDefinition,
   type Batch,
   type BlockDefinition,
-  type BlockKind,
+  type BlockPosition,
+  type BlockSupports,
   type ClsAttention,
   type ModelDefaults,
   type ModelDefinition,
@@ -78,11 +80,12 @@ export {
   type OutputName,
   type TesseraPlugin,
 } from './plugin/types.js';
-export { closestNames, Registry, type Registered } from './plugin/registry.js';
+export { Registry, type Registered } from './plugin/registry.js';
+export { closestNames } from './plugin/names.js';
 export { corePlugin } from './plugin/core-plugin.js';
 export { createModel, createModelFromSpec, listModels, registry, use } from './plugin/default-registry.js';
 export { modelSpecSchema, parseModelSpec, type ModelSpec, type ModelSpecInput } from './compose/spec.js';
-export { ComposedModel, composeModel, planModel } from './compose/composed-model.js';
+export { ComposedModel, composeModel, planModel, type PlannedBlock } from './compose/composed-model.js';
 
 // Augmentations and training targets
 export { checkTargets, oneHot, smoothTargets, softTargetCrossEntropy } from './augment/targets.js';

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CompositionError, createModelFromSpec, parseModelSpec, setBackend, tf, type ModelSpecInput } from '../src/index.js';
+import { CompositionError, createModelFromSpec, optionNames, parseModelSpec, registry, setBackend, tf, type ModelSpecInput } from '../src/index.js';
 import { expectNoLeak } from './helpers.js';
 
 beforeAll(async () => {
@@ -33,9 +33,9 @@ describe('model specs', () => {
 
   it('spreads dropPathRate linearly over the stage blocks', () => {
     const model = createModelFromSpec(vitSpec({ dropPathRate: 0.2, stages: [{ block: 'class_token' }, { block: 'transformer', depth: 3, options: { numHeads: 2 } }] }));
-    const rates = [...model.stageBlocks.at(1)].map((b) => (b as unknown as { dropPath: { rate: number } }).dropPath.rate);
-    // Four stage blocks (class_token has no drop path): 0, 0.0667, 0.1333, 0.2.
-    expect(rates.map((r) => r.toFixed(4))).toEqual(['0.0667', '0.1333', '0.2000']);
+    const rates = [...(model.stage('stages.1') as Iterable<unknown>)].map((b) => (b as unknown as { dropPath: { rate: number } }).dropPath.rate);
+    // Over the three blocks that declare a drop path (class_token does not), as timm's linspace(0, rate, depth).
+    expect(rates.map((r) => r.toFixed(4))).toEqual(['0.0000', '0.1000', '0.2000']);
     model.dispose();
   });
 
@@ -65,8 +65,14 @@ describe('model specs', () => {
     const cases: Array<[ModelSpecInput, RegExp]> = [
       [vitSpec({ stages: [{ block: 'transformer', options: { numHeads: 2 } }] }), /head: block 'classifier' refuses its input .*pool 'token' needs a class token.*add a class_token block or use pool 'avg'/],
       [vitSpec({ stages: [{ block: 'class_token' }, { block: 'transformer', options: { numHeads: 3 } }] }), /stages\[1\]: block 'transformer' refuses its input .*numHeads 3 does not divide the token width 16/],
-      [vitSpec({ stem: { block: 'transformer', options: { numHeads: 2 } } }), /stem\.block: 'transformer' is a block block and cannot be used as the stem/],
-      [vitSpec({ stages: [{ block: 'class_token' }, { block: 'patch_embed', options: { patchSize: 2, embedDim: 4 } }] }), /stages\[1\]\.block: 'patch_embed' is a stem block/],
+      [vitSpec({ stem: { block: 'transformer', options: { numHeads: 2 } } }), /stem\.block: 'transformer' stands only at stage, so it cannot be used as the stem/],
+      [vitSpec({ head: { block: 'patch_embed', options: { patchSize: 2, embedDim: 4 } } }), /head\.block: 'patch_embed' stands only at stem, transition, so it cannot be used as the head/],
+      [vitSpec({ stages: [{ block: 'class_token' }, { block: 'patch_embed', options: { patchSize: 2, embedDim: 4 } }] }), /stages\[1\]: block 'patch_embed' cannot follow the previous stage: it takes images, and the tokens reaching it carry 1 prefix/],
+      [vitSpec({ stages: [{ block: 'class_token' }, { block: 'transformer', options: { numHeads: 2, mlpRatoi: 2 } }] }), /stages\[1\]\.options\.mlpRatoi: unknown option\. Did you mean 'mlpRatio'\?/],
+      [vitSpec({ stem: { block: 'patch_embed', options: { patchsize: 4, embedDim: 16 } } }), /stem\.options\.patchsize: unknown option\. Did you mean 'patchSize'\? Block 'patch_embed' takes: patchSize, embedDim/],
+      [vitSpec({ stages: [{ block: 'class_token', name: 'blocks' }, { block: 'transformer', name: 'blocks', depth: 2, options: { numHeads: 2 } }] }), /stages\[1\]\.name: 'blocks' is already the state-dict prefix of stages\[0\]/],
+      [vitSpec({ stages: [{ block: 'class_token', name: 'blocks' }, { block: 'transformer', name: 'blocks.x', options: { numHeads: 2 } }] }), /stages\[1\]\.name: 'blocks\.x' would sit inside stages\[0\]/],
+      [vitSpec({ stages: [{ block: 'class_token' }, { block: 'transformer', name: '', depth: 2, options: { numHeads: 2 } }] }), /stages\[1\]\.name: a stage with a depth is a list and needs a name/],
       [vitSpec({ stages: [{ block: 'tranformer' }] }), /stages\[0\]\.block: unknown block 'tranformer'\. Did you mean 'transformer'/],
       [vitSpec({ stages: [{ block: 'class_token' }, { block: 'transformer', options: { numHeads: 'two' } }] }), /stages\[1\]\.options\.numHeads: .*\(block 'transformer'\)/],
       [vitSpec({ stem: { block: 'patch_embed', options: { patchSize: 32, embedDim: 8 } } }), /patchSize 32 is larger than the 16x24 input/],
@@ -77,5 +83,91 @@ describe('model specs', () => {
       expect(() => createModelFromSpec(spec)).toThrow(message);
     }
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('spec v2: stage names are state-dict prefixes', () => {
+  it("puts a stage named '' at the top level and a stage with a depth in a list, as timm's ViT", () => {
+    const model = createModelFromSpec({
+      imgSize: 16,
+      numClasses: 3,
+      stem: { block: 'patch_embed', name: 'patch_embed', options: { patchSize: 8, embedDim: 8 } },
+      stages: [{ block: 'class_token', name: '' }, { block: 'transformer', name: 'blocks', depth: 2, options: { numHeads: 2 } }, { block: 'transformer', name: 'extra', options: { numHeads: 2 } }],
+      head: { block: 'classifier', name: '' },
+    });
+    const keys = Object.keys(model.stateDict());
+    expect(keys.slice(0, 4)).toEqual(['patch_embed.proj.weight', 'patch_embed.proj.bias', 'cls_token', 'pos_embed']);
+    expect(keys).toContain('blocks.1.mlp.fc2.bias');
+    expect(keys).toContain('extra.attn.qkv.weight');
+    expect(keys.slice(-4)).toEqual(['norm.weight', 'norm.bias', 'head.weight', 'head.bias']);
+    expect(model.stages().map((s) => s.name)).toEqual(['input', 'patch_embed patch_embed', 'stages[0] class_token', 'blocks.0 transformer', 'blocks.1 transformer', 'extra transformer', 'head classifier']);
+    expect(model.stage('extra')).toBe(model.plan[4] && model.stage('extra'));
+    expect(() => model.stage('blocks.0')).toThrow(/no stage named 'blocks\.0'; the stages are 'patch_embed', '', 'blocks', 'extra'/);
+    model.dispose();
+  });
+
+  it('refuses two top-level stages that write the same key, and frees what it built', () => {
+    const before = tf.memory().numTensors;
+    const spec = vitSpec({ stages: [{ block: 'class_token', name: '' }, { block: 'class_token', name: '' }] });
+    // class_token after class_token is refused by the block itself; two '' heads cannot exist, so use two '' transformers.
+    expect(() => createModelFromSpec(spec)).toThrow(CompositionError);
+    const clash = vitSpec({
+      stages: [{ block: 'class_token' }, { block: 'transformer', name: '', options: { numHeads: 2 } }, { block: 'transformer', name: '', options: { numHeads: 2 } }],
+    });
+    expect(() => createModelFromSpec(clash)).toThrow(/stages\[2\]\.name: its block's 'norm1\.weight' is also written by stages\[1\]/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("fills in every default, stage names included, and spreads dropPathRate constantly with dropPathSchedule 'constant'", () => {
+    const spec = parseModelSpec(vitSpec());
+    expect(spec.stem.name).toBe('stem');
+    expect(spec.head.name).toBe('head');
+    expect(spec.stages.map((s) => s.name)).toEqual(['stages.0', 'stages.1']);
+    expect(spec.stages[0]!.depth).toBeUndefined();
+    expect([spec.interpolation, spec.cropPct, spec.dropPathSchedule]).toEqual(['bicubic', 0.875, 'linear']);
+    const model = createModelFromSpec(vitSpec({ dropPathRate: 0.3, dropPathSchedule: 'constant' }));
+    const rates = [...(model.stage('stages.1') as Iterable<unknown>)].map((b) => (b as { dropPath: { rate: number } }).dropPath.rate);
+    expect(rates).toEqual([0.3, 0.3]);
+    expect(model.config.cropPct).toBe(0.875);
+    model.dispose();
+  });
+});
+
+describe('block declarations', () => {
+  it('every registered block builds from each of its examples where it declares it may stand', () => {
+    for (const { name, definition } of registry.listBlocks()) {
+      expect(definition.examples.length, name).toBeGreaterThan(0);
+      for (const example of definition.examples) {
+        const position = definition.supports.positions[0]!;
+        const candidates: ModelSpecInput[] = [];
+        const stem = { block: 'patch_embed', options: { patchSize: 4, embedDim: 16 } };
+        const head = { block: 'classifier', options: { pool: 'avg' } };
+        if (position === 'stem') candidates.push({ imgSize: 32, numClasses: 3, stem: { block: name, options: example }, head });
+        if (position === 'stage' || position === 'transition') {
+          candidates.push({ imgSize: 32, numClasses: 3, stem, stages: [{ block: name, options: example }], head });
+          candidates.push({ imgSize: 32, numClasses: 3, stem, stages: [{ block: 'class_token' }, { block: name, options: example }], head });
+        }
+        if (position === 'head') candidates.push({ imgSize: 32, numClasses: 3, stem, stages: [{ block: 'class_token' }], head: { block: name, options: example } });
+        const built = candidates.some((spec) => {
+          try {
+            const model = createModelFromSpec(spec);
+            const logits = model.predict(tf.zeros([1, 32, 32, 3]));
+            expect(logits.shape).toEqual([1, 3]);
+            tf.dispose(logits);
+            model.dispose();
+            return true;
+          } catch (error) {
+            if (error instanceof CompositionError) return false;
+            throw error;
+          }
+        });
+        expect(built, `${name} ${JSON.stringify(example)}`).toBe(true);
+      }
+    }
+  });
+
+  it('reads option names through the public JSON Schema, never zod internals', () => {
+    expect(optionNames(registry.getBlock('patch_embed').definition.options)).toEqual(['patchSize', 'embedDim']);
+    expect(optionNames(registry.getBlock('transformer').definition.options)).toContain('dropPath');
   });
 });

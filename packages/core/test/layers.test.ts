@@ -35,7 +35,7 @@ describe('Linear', () => {
   it('computes x·W + b on a hand-checked case, over any leading axes', () => {
     const layer = new Linear(2, 3, new Rng(0));
     layer.loadStateDict({ weight: tf.tensor2d([[1, 2, 3], [4, 5, 6]]), bias: tf.tensor1d([0.5, -1, 2]) });
-    const y = layer.apply(tf.tensor3d([[[1, 1]], [[2, -1]]]));
+    const y = layer.forward(tf.tensor3d([[[1, 1]], [[2, -1]]]));
     // [1,1]·W = [5,7,9]; [2,-1]·W = [-2,-1,0]
     expectClose(y, [5.5, 6, 11, -1.5, -2, 2], 1e-6);
     expect(y.shape).toEqual([2, 1, 3]);
@@ -60,7 +60,7 @@ describe('Conv2d against PyTorch float64', () => {
     it(`${c.name}: k${c.kernel} s${c.stride} p${c.padding} d${c.dilation} g${c.groups}`, () => {
       const conv = new Conv2d(c.in, c.out, c.kernel, new Rng(0), { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups });
       loadTorchStateDict(conv, { weight: fixtureTensor(c.weight), bias: fixtureTensor(c.bias) });
-      const y = conv.apply(nchwToNhwc(fixtureTensor(c.x)));
+      const y = conv.forward(nchwToNhwc(fixtureTensor(c.x)));
       const expected = nchwToNhwc(fixtureTensor(c.y));
       expect(y.shape).toEqual(expected.shape);
       expect(conv.outputSize(c.x.shape[2], c.x.shape[3])).toEqual([expected.shape[1], expected.shape[2]]);
@@ -78,7 +78,7 @@ describe('norms', () => {
     const f = fixtures.layer_norm;
     const ln = new LayerNorm(5, new Rng(0), f.eps);
     ln.loadStateDict({ weight: fixtureTensor(f.weight), bias: fixtureTensor(f.bias) });
-    expectClose(ln.apply(fixtureTensor(f.x)), f.y, TOL);
+    expectClose(ln.forward(fixtureTensor(f.x)), f.y, TOL);
   });
 
   it('BatchNorm2d uses batch statistics in train mode, updates running statistics as PyTorch, and uses them in eval', () => {
@@ -88,11 +88,11 @@ describe('norms', () => {
       { weight: fixtureTensor(f.weight), bias: fixtureTensor(f.bias) },
       { strict: false },
     );
-    expectClose(bn.apply(nchwToNhwc(fixtureTensor(f.x)), new ForwardContext(true)), nchwToNhwc(fixtureTensor(f.y_train)).dataSync(), TOL);
+    expectClose(bn.forward(nchwToNhwc(fixtureTensor(f.x)), new ForwardContext(true)), nchwToNhwc(fixtureTensor(f.y_train)).dataSync(), TOL);
     expectClose(bn.runningMean, f.running_mean, 1e-5);
     expectClose(bn.runningVar, f.running_var, 1e-5);
     expect(bn.numBatchesTracked.dataSync()[0]).toBe(1);
-    expectClose(bn.apply(nchwToNhwc(fixtureTensor(f.x_eval)), new ForwardContext(false)), nchwToNhwc(fixtureTensor(f.y_eval)).dataSync(), TOL);
+    expectClose(bn.forward(nchwToNhwc(fixtureTensor(f.x_eval)), new ForwardContext(false)), nchwToNhwc(fixtureTensor(f.y_eval)).dataSync(), TOL);
   });
 });
 
@@ -111,30 +111,30 @@ describe('dropout and drop path', () => {
   it('Dropout is the identity in eval and scales survivors by 1/(1-p) in train, with a fresh mask per call', () => {
     const d = new Dropout(0.25);
     const x = tf.ones([4000]);
-    expectClose(d.apply(x, evalCtx()), new Array(4000).fill(1), 0);
+    expectClose(d.forward(x, evalCtx()), new Array(4000).fill(1), 0);
     const ctx = new ForwardContext(true, new Rng(3));
-    const a = Array.from(d.apply(x, ctx).dataSync());
-    const b = Array.from(d.apply(x, ctx).dataSync());
+    const a = Array.from(d.forward(x, ctx).dataSync());
+    const b = Array.from(d.forward(x, ctx).dataSync());
     expect(new Set(a)).toEqual(new Set([0, Math.fround(1 / 0.75)]));
     const dropped = a.filter((v) => v === 0).length / a.length;
     expect(dropped).toBeGreaterThan(0.2);
     expect(dropped).toBeLessThan(0.3);
     expect(a).not.toEqual(b);
-    const again = Array.from(d.apply(x, new ForwardContext(true, new Rng(3))).dataSync());
+    const again = Array.from(d.forward(x, new ForwardContext(true, new Rng(3))).dataSync());
     expect(again).toEqual(a);
   });
 
   it('DropPath drops whole samples and keeps the expectation', () => {
     const dp = new DropPath(0.5);
     const x = tf.ones([512, 3, 4]);
-    const y = dp.apply(x, new ForwardContext(true, new Rng(1)));
+    const y = dp.forward(x, new ForwardContext(true, new Rng(1)));
     const rows = tf.tidy(() => tf.reshape(y, [512, 12]).arraySync() as number[][]);
     for (const row of rows) expect(new Set(row).size).toBe(1);
     const kept = rows.filter((r) => r[0] === 2).length;
     expect(rows.every((r) => r[0] === 0 || r[0] === 2)).toBe(true);
     expect(kept).toBeGreaterThan(200);
     expect(kept).toBeLessThan(312);
-    expectClose(dp.apply(x, evalCtx()), new Array(512 * 12).fill(1), 0);
+    expectClose(dp.forward(x, evalCtx()), new Array(512 * 12).fill(1), 0);
   });
 
   it('dropPathSchedule is linear from 0 to the rate, as DeiT', () => {
@@ -157,7 +157,7 @@ describe('attention', () => {
     });
     const ctx = new ForwardContext(false);
     ctx.captureAttention = true;
-    const y = attn.apply(x, ctx, { grid: { height: 1, width: 4 }, numPrefixTokens: 1 });
+    const y = attn.forward(x, ctx, { grid: { height: 1, width: 4 }, numPrefixTokens: 1 });
     expectClose(y, f.y, TOL);
     const probs = ctx.attention!.probs;
     expectClose(probs, f.attn, 1e-5);
@@ -183,7 +183,7 @@ describe('attention', () => {
         const x = tf.mul(tf.randomNormal([b, n, dim], 0, 1, 'float32', seed), scale) as tf.Tensor3D;
         const ctx = new ForwardContext(false);
         ctx.captureAttention = true;
-        const y = attn.apply(x, ctx, { grid: { height: 1, width: n }, numPrefixTokens: 0 });
+        const y = attn.forward(x, ctx, { grid: { height: 1, width: n }, numPrefixTokens: 0 });
         const probs = ctx.attention!.probs;
         expect(probs.shape).toEqual([b, heads, n, n]);
         const p = probs.dataSync();
@@ -213,7 +213,7 @@ describe('memory', () => {
     const attn = new Attention(8, rng, { numHeads: 2 });
     const ctx = new ForwardContext(true, new Rng(1));
     for (let i = 0; i < 3; i++) {
-      expectNoLeak(() => tf.dispose([conv.apply(x4), bn.apply(x4, ctx), bn.apply(x4, new ForwardContext(false)), attn.apply(x3, ctx), gelu(x3), new Dropout(0.1).apply(x3, ctx)]));
+      expectNoLeak(() => tf.dispose([conv.forward(x4), bn.forward(x4, ctx), bn.forward(x4, new ForwardContext(false)), attn.forward(x3, ctx), gelu(x3), new Dropout(0.1).forward(x3, ctx)]));
     }
   });
 });

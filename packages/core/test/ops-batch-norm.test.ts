@@ -57,9 +57,9 @@ describe('BatchNorm2d gradients (train mode)', () => {
             layer.weight.assign(tf.tensor1d(inputs[1]!.data));
             layer.bias.assign(tf.tensor1d(inputs[2]!.data));
             const rt = tf.tensor(r, xShape);
-            const y = layer.apply(x, ctx);
-            const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(layer.apply(a as tf.Tensor4D, ctx), rt)))(x);
-            const { grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x, ctx), rt)) as tf.Scalar, [layer.weight, layer.bias]);
+            const y = layer.forward(x, ctx);
+            const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(layer.forward(a as tf.Tensor4D, ctx), rt)))(x);
+            const { grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.forward(x, ctx), rt)) as tf.Scalar, [layer.weight, layer.bias]);
             return [y, dx, grads[layer.weight.name]!, grads[layer.bias.name]!].map((t) => t.dataSync() as Float32Array);
           });
           expect(tf.memory().numTensors).toBe(before);
@@ -75,9 +75,9 @@ describe('BatchNorm2d gradients (train mode)', () => {
   it('updates the running statistics in a training forward pass and leaves them in an evaluation pass', () => {
     const bn = new BatchNorm2d(2, new Rng(0));
     const x = tf.tensor4d([1, 10, 3, 20, 5, 30, 7, 40], [2, 2, 1, 2]);
-    tf.dispose(bn.apply(x, new ForwardContext(false)));
+    tf.dispose(bn.forward(x, new ForwardContext(false)));
     expect(Array.from(bn.runningMean.dataSync())).toEqual([0, 0]);
-    tf.dispose(bn.apply(x, new ForwardContext(true)));
+    tf.dispose(bn.forward(x, new ForwardContext(true)));
     // mean (4, 25), unbiased variance (20/3, 500/3); momentum 0.1 from (0, 1)
     expectRelClose(bn.runningMean.dataSync(), [0.4, 2.5], 'running mean', 1e-6);
     expectRelClose(bn.runningVar.dataSync(), [0.9 + 2 / 3, 0.9 + 50 / 3], 'running var', 1e-6);
@@ -91,11 +91,11 @@ describe('BatchNorm2d gradients (train mode)', () => {
     const x = tf.tensor4d([2, 4], [2, 1, 1, 1]);
     bn.eval();
     // Batch statistics (mean 3, variance 1) in a training pass even though the module is in eval mode.
-    expectRelClose(bn.apply(x, new ForwardContext(true)).dataSync(), [-1 / Math.sqrt(1 + 1e-5), 1 / Math.sqrt(1 + 1e-5)], 'train pass', 1e-6);
+    expectRelClose(bn.forward(x, new ForwardContext(true)).dataSync(), [-1 / Math.sqrt(1 + 1e-5), 1 / Math.sqrt(1 + 1e-5)], 'train pass', 1e-6);
     bn.train();
     // Running statistics (after one update: mean 0.3, var 0.9·1 + 0.1·2) in an evaluation pass.
     const expected = [2, 4].map((v) => (v - 0.3) / Math.sqrt(1.1 + 1e-5));
-    expectRelClose(bn.apply(x, new ForwardContext(false)).dataSync(), expected, 'eval pass', 1e-6);
+    expectRelClose(bn.forward(x, new ForwardContext(false)).dataSync(), expected, 'eval pass', 1e-6);
     x.dispose();
     bn.dispose();
   });

@@ -279,9 +279,9 @@ describe('training a convolutional model on wasm', () => {
     const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 4);
     const loss = () =>
       tf.tidy(() => {
-        const h = tf.relu(stem.apply(images));
-        const features = pointwise.apply(tf.add(grouped.apply(tf.relu(depthwise.apply(h))), h) as tf.Tensor4D);
-        const logits = head.apply(tf.mean(features, [1, 2]));
+        const h = tf.relu(stem.forward(images));
+        const features = pointwise.forward(tf.add(grouped.forward(tf.relu(depthwise.forward(h))), h) as tf.Tensor4D);
+        const logits = head.forward(tf.mean(features, [1, 2]));
         return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
       });
     const losses: number[] = [];

@@ -77,9 +77,9 @@ describe('LayerNorm gradients', () => {
             layer.weight.assign(tf.tensor1d(inputs[1]!.data));
             layer.bias.assign(tf.tensor1d(inputs[2]!.data));
             const rt = tf.tensor(r, xShape);
-            const y = layer.apply(x);
-            const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(layer.apply(a), rt)))(x);
-            const { grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x), rt)) as tf.Scalar, [layer.weight, layer.bias]);
+            const y = layer.forward(x);
+            const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(layer.forward(a), rt)))(x);
+            const { grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.forward(x), rt)) as tf.Scalar, [layer.weight, layer.bias]);
             return [y, dx, grads[layer.weight.name]!, grads[layer.bias.name]!].map((t) => t.dataSync() as Float32Array);
           });
           expect(tf.memory().numTensors).toBe(before);

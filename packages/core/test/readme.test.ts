@@ -27,7 +27,7 @@ describe('README examples', () => {
       log.mockRestore();
       if (i === 0) expect(printed).toMatch(/^wasm 5362762\nloss \d/);
       if (i === 1) expect(printed).toMatch(/2,10 2,4,64 {"height":8,"width":8}/);
-      if (i === 3) expect(printed).toMatch(/^1,3$/);
+      if (i === 3) expect(printed).toBe('1,3\npatch_embed.proj.weight,patch_embed.proj.bias,norm.weight,norm.bias,head.weight,head.bias');
       if (i === 4) expect(printed).toMatch(/^proj\.0\.weight 2,4,4,128$/);
       if (i === 5) expect(printed).toBe('12,12,3,4 true');
       if (code.includes('new Sequential')) expect(printed).toBe('0.0.weight 0.1.weight 2.0.weight 2.1.weight\n1,1,16 1,2,1,5');

@@ -50,7 +50,7 @@ describe('LayerScale', () => {
     ls.loadStateDict({ gamma: fixtureTensor(f.gamma) });
     expectNoLeak(() => {
       const x = fixtureTensor(f.x);
-      const y = ls.apply(x);
+      const y = ls.forward(x);
       expectClose(y, f.y, TOL);
       tf.dispose([x, y]);
     });
@@ -123,8 +123,8 @@ describe('Sequential', () => {
     const first = proj.at(0) as Sequential;
     const last = proj.at(2) as Sequential;
     expectNoLeak(() => {
-      const y = tf.tidy(() => proj.apply(x, ctx));
-      const manual = tf.tidy(() => last.apply(gelu(first.apply(x, ctx)), ctx));
+      const y = tf.tidy(() => proj.forward(x, ctx));
+      const manual = tf.tidy(() => last.forward(gelu(first.forward(x, ctx)), ctx));
       expect(y.shape).toEqual([2, 2, 2, 8]);
       expectClose(y, manual.dataSync(), 0);
       tf.dispose([y, manual]);
@@ -143,7 +143,7 @@ describe('1x1 convolution held as a linear layer', () => {
     const bias = fixtureTensor(f.bias);
     loadTorchStateDict(layer, { weight, bias });
     const x = nchwToNhwc(fixtureTensor(f.x));
-    const y = layer.apply(x);
+    const y = layer.forward(x);
     const reference = nchwToNhwc(fixtureTensor(f.y));
     expectClose(y, reference.dataSync(), TOL);
     const saved = torchStateDict(layer);
@@ -168,7 +168,7 @@ describe('ClassAttention (CaiT Eq. 2, timm ClassAttn)', () => {
     const x = fixtureTensor(f.x) as tf.Tensor3D;
     const ctx = new ForwardContext(false);
     const before = tf.memory().numTensors;
-    const y = attn.apply(x, ctx, { grid: { height: 2, width: 2 }, numPrefixTokens: 1 });
+    const y = attn.forward(x, ctx, { grid: { height: 2, width: 2 }, numPrefixTokens: 1 });
     expectClose(y, f.y, TOL);
     const record = ctx.attention!;
     expect(record.probs.shape).toEqual([2, f.numHeads, 1, 5]);

@@ -28,8 +28,8 @@ describe('ConvNormAct', () => {
     loadTorchStateDict(stem, torchState(f.state));
     const x = nchwToNhwc(fixtureTensor(f.x));
     expect(stem.outputSize(11, 10)).toEqual([3, 3]);
-    expectClose(stem.apply(x, new ForwardContext(false)), nchwToNhwc(fixtureTensor(f.y_eval)).dataSync(), TOL);
-    expectClose(stem.apply(x, new ForwardContext(true)), nchwToNhwc(fixtureTensor(f.y_train)).dataSync(), TOL);
+    expectClose(stem.forward(x, new ForwardContext(false)), nchwToNhwc(fixtureTensor(f.y_eval)).dataSync(), TOL);
+    expectClose(stem.forward(x, new ForwardContext(true)), nchwToNhwc(fixtureTensor(f.y_train)).dataSync(), TOL);
     expectClose(stem.stateDict()['proj.4.running_mean']!, f.running_mean_after['proj.4.running_mean'], TOL);
   });
 
@@ -37,7 +37,7 @@ describe('ConvNormAct', () => {
     const f = fixtures.relu_stem;
     const stem = new ConvNormAct(2, new Rng(0), { channels: f.channels, activation: 'relu', finalActivation: true, stride: 1 });
     loadTorchStateDict(stem, torchState(f.state));
-    expectClose(stem.apply(nchwToNhwc(fixtureTensor(f.x)), new ForwardContext(false)), nchwToNhwc(fixtureTensor(f.y_eval)).dataSync(), TOL);
+    expectClose(stem.forward(nchwToNhwc(fixtureTensor(f.x)), new ForwardContext(false)), nchwToNhwc(fixtureTensor(f.y_eval)).dataSync(), TOL);
   });
 
   it('refuses bad options, naming them', () => {
@@ -49,9 +49,9 @@ describe('ConvNormAct', () => {
   it('frees its intermediates in both modes, inside and outside tf.tidy, and trains', () => {
     const stem = new ConvNormAct(3, new Rng(0), { channels: [4, 8] });
     const x = tf.randomNormal([2, 9, 9, 3]) as tf.Tensor4D;
-    for (const training of [true, false]) expectNoLeak(() => stem.apply(x, new ForwardContext(training)).dispose());
+    for (const training of [true, false]) expectNoLeak(() => stem.forward(x, new ForwardContext(training)).dispose());
     const before = tf.memory().numTensors;
-    const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(stem.apply(x, new ForwardContext(true)))) as tf.Scalar, stem.trainableVariables());
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(stem.forward(x, new ForwardContext(true)))) as tf.Scalar, stem.trainableVariables());
     expect(Object.keys(grads)).toHaveLength(stem.trainableVariables().length);
     tf.dispose([value, ...Object.values(grads)]);
     expect(tf.memory().numTensors).toBe(before);

@@ -27,15 +27,6 @@ export function parseAugmentList(text: string): AugmentSpec[] {
   });
 }
 
-/** Whether an augmentation's option schema has a key (so the harness can pass --smoothing into Mixup's own smoothing). */
-function hasOption(definition: { options: unknown }, key: string): boolean {
-  let schema = definition.options as { shape?: Record<string, unknown>; _def?: { schema?: unknown; in?: unknown } } | undefined;
-  for (let i = 0; i < 4 && schema && !schema.shape; i++) {
-    schema = (schema._def?.schema ?? schema._def?.in) as typeof schema;
-  }
-  return Boolean(schema?.shape && key in schema.shape);
-}
-
 export interface BuiltAugmentation {
   readonly augmentation: Augmentation;
   /** True when the augmentation smooths labels itself (the harness then hands it plain one-hot targets). */
@@ -71,7 +62,8 @@ export function buildAugmentation(specs: readonly AugmentSpec[], model: VisionMo
   const steps = mergeMixupCutmix(specs).map((spec) => {
     const { definition } = registry.getAugmentation(spec.name);
     const options = { ...spec.options };
-    if (hasOption(definition, 'labelSmoothing')) {
+    // Declared by the augmentation: it takes `labelSmoothing` and smooths the targets itself.
+    if (definition.smoothsLabels) {
       if (options.labelSmoothing === undefined) options.labelSmoothing = smoothsLabels ? 0 : smoothing;
       smoothsLabels = true;
     }

@@ -7,7 +7,7 @@ import { DEMO_EXPECTED_TOP1, demoConfig } from './demo.js';
 import { HARNESS_VERSION } from './environment.js';
 import { evaluateRun } from './evaluate-run.js';
 import { describeModel, formatModelInfo } from './info.js';
-import { buildModel, defaultImgSize, resolveModelRef } from './model.js';
+import { buildModel, defaultImgSize, modelInputSize, resolveModelRef } from './model.js';
 import { loadPlugins } from './plugins.js';
 import { createReporter } from './progress.js';
 import { addRobustnessCommand } from './robustness/command.js';
@@ -214,7 +214,7 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
         await loadPlugins(flags.plugin, { warn: io.err });
         const models = registry.listModels(filter).map((name) => {
           const { plugin, definition } = registry.getModel(name);
-          return { name, plugin, description: definition.description, inputSize: definition.defaults.inputSize, ...(definition.paper ? { paper: definition.paper } : {}) };
+          return { name, plugin, description: definition.description, inputSize: modelInputSize(name), ...(definition.paper ? { paper: definition.paper } : {}) };
         });
         if (flags.json) io.out(JSON.stringify(models));
         else {

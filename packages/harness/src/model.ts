@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createModel, createModelFromSpec, InvalidArgumentError, registry, type VisionModel } from '@tessera/core';
+import { createModel, createModelFromSpec, InvalidArgumentError, parseModelSpec, registry, resolveImgSize, type VisionModel } from '@tessera/core';
 
 /** What a run needs to rebuild its model: a registered name, or a spec (kept inline so a run folder is self-contained). */
 export interface ModelRef {
@@ -52,7 +52,16 @@ export function defaultImgSize(ref: ModelRef): number {
     if (Array.isArray(size) && typeof size[0] === 'number') return size[0];
     return 224;
   }
-  return registry.getModel(ref.name).definition.defaults.inputSize[0];
+  return modelInputSize(ref.name)[0];
+}
+
+/** A registered model's default input [height, width, channels], from its spec. */
+export function modelInputSize(name: string): readonly [number, number, number] {
+  const { definition } = registry.getModel(name);
+  if (!definition.spec) return definition.defaults!.inputSize;
+  const spec = parseModelSpec(definition.spec({}));
+  const [height, width] = resolveImgSize(spec.imgSize, 224);
+  return [height, width, spec.inChannels];
 }
 
 /** Builds the model; explicit overrides replace what the spec or the model's defaults say. */

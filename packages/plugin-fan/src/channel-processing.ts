@@ -61,16 +61,16 @@ export class ChannelProcessing extends Module {
     const [b, n, c] = x.shape;
     const h = this.numHeads;
     const tokensLast = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [b, n, h, c / h]), [0, 2, 3, 1]) as tf.Tensor4D;
-    return tf.tidy(() => channelGate(tokensLast(this.q.apply(x)), tokensLast(x), this.temperature));
+    return tf.tidy(() => channelGate(tokensLast(this.q.forward(x)), tokensLast(x), this.temperature));
   }
 
-  apply(x: tf.Tensor3D, grid: Grid, ctx: ForwardContext): tf.Tensor3D {
+  forward(x: tf.Tensor3D, grid: Grid, ctx: ForwardContext): tf.Tensor3D {
     const [b, n, c] = x.shape;
     if (x.rank !== 3 || c !== this.dim) throw new InvalidArgumentError('x', `tensor of shape [${x.shape.join(', ')}]`, `tokens [B, N, ${this.dim}]`);
     const h = this.numHeads;
     return tf.tidy(() => {
-      const alpha = this.attnDrop.apply(this.gate(x), ctx);
-      const value = this.normV.apply(this.mlpV.apply(x, grid, ctx));
+      const alpha = this.attnDrop.forward(this.gate(x), ctx);
+      const value = this.normV.forward(this.mlpV.forward(x, grid, ctx));
       // out[b, n, (h, c)] = α[b, h, c] · v[b, n, (h, c)]: the (head, channel) order is the channel order.
       return tf.mul(value, tf.reshape(alpha, [b, 1, c])) as tf.Tensor3D;
     });

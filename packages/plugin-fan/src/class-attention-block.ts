@@ -78,12 +78,12 @@ export class FanClassAttentionBlock extends Block {
     const tensor = tf.tidy(() => {
       const rest = (t: tf.Tensor) => tf.slice(t, [0, 1, 0], [b, n - 1, c]);
       const first = (t: tf.Tensor) => tf.slice(t, [0, 0, 0], [b, 1, c]);
-      const u = this.norm1.apply(x.tensor);
-      const attended = tf.concat([this.attn.apply(u as tf.Tensor3D, ctx, record), rest(u)], 1);
-      const h = tf.add(x.tensor, this.dropPath.apply(layerScale(attended, this.gamma1 as tf.Tensor1D), ctx));
-      const normed = this.tokensNorm ? this.norm2.apply(h) : tf.concat([this.norm2.apply(first(h)), rest(h)], 1);
-      const cls = layerScale(this.mlp.apply(first(normed), ctx), this.gamma2 as tf.Tensor1D);
-      return tf.add(normed, this.dropPath.apply(tf.concat([cls, rest(normed)], 1), ctx)) as tf.Tensor3D;
+      const u = this.norm1.forward(x.tensor);
+      const attended = tf.concat([this.attn.forward(u as tf.Tensor3D, ctx, record), rest(u)], 1);
+      const h = tf.add(x.tensor, this.dropPath.forward(layerScale(attended, this.gamma1 as tf.Tensor1D), ctx));
+      const normed = this.tokensNorm ? this.norm2.forward(h) : tf.concat([this.norm2.forward(first(h)), rest(h)], 1);
+      const cls = layerScale(this.mlp.forward(first(normed), ctx), this.gamma2 as tf.Tensor1D);
+      return tf.add(normed, this.dropPath.forward(tf.concat([cls, rest(normed)], 1), ctx)) as tf.Tensor3D;
     });
     return { ...x, tensor };
   }

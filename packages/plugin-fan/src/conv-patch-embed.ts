@@ -84,7 +84,7 @@ export class ConvPatchEmbed extends Block {
     if (x.layout !== 'image') throw new CompositionError(`fan_conv_patch_embed expects images, got ${x.layout}`);
     const [b, height, width] = x.tensor.shape;
     const out = convPatchEmbedOutput({ layout: 'image', height, width, channels: x.tensor.shape[3] }, this.options);
-    const tensor = tf.tidy(() => tf.reshape(this.proj.apply(x.tensor, ctx), [b, out.grid.height * out.grid.width, out.channels]) as tf.Tensor3D);
+    const tensor = tf.tidy(() => tf.reshape(this.proj.forward(x.tensor, ctx), [b, out.grid.height * out.grid.width, out.channels]) as tf.Tensor3D);
     return { layout: 'tokens', tensor, grid: out.grid, numPrefixTokens: 0 };
   }
 }

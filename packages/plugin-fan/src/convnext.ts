@@ -38,9 +38,9 @@ export class ChannelLayerNorm extends LayerNorm {
     super(channels, rng, 1e-6);
   }
 
-  override apply(x: tf.Tensor): tf.Tensor {
+  override forward(x: tf.Tensor): tf.Tensor {
     const c = this.channels;
-    if (!this.unbiased || c < 2) return super.apply(x);
+    if (!this.unbiased || c < 2) return super.forward(x);
     const shrink = (c - 1) / c;
     return tf.tidy(() => layerNorm(x, tf.mul(this.weight, Math.sqrt(shrink)) as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps * shrink));
   }
@@ -60,8 +60,8 @@ export class ConvMlp extends Module {
     this.fc2 = this.addModule('fc2', new Linear(hidden, channels, rng, { torchLayout: 'conv1x1' }));
   }
 
-  apply(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => this.fc2.apply(gelu(this.fc1.apply(x))) as tf.Tensor4D);
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => this.fc2.forward(gelu(this.fc1.forward(x))) as tf.Tensor4D);
   }
 }
 
@@ -91,11 +91,11 @@ export class ConvNeXtBlock extends Module {
     this.dropPath = new DropPath(options.dropPath ?? 0);
   }
 
-  apply(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
+  forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     return tf.tidy(() => {
-      const branch = this.mlp.apply(this.norm.apply(this.convDw.apply(x)) as tf.Tensor4D);
+      const branch = this.mlp.forward(this.norm.forward(this.convDw.forward(x)) as tf.Tensor4D);
       const scaled = this.gamma ? layerScale(branch, this.gamma as tf.Tensor1D) : branch;
-      return tf.add(x, this.dropPath.apply(scaled, ctx)) as tf.Tensor4D;
+      return tf.add(x, this.dropPath.forward(scaled, ctx)) as tf.Tensor4D;
     });
   }
 }
@@ -156,7 +156,7 @@ export class ConvNeXtStage extends Block {
 
   forward(x: Features, ctx: ForwardContext): Features {
     if (x.layout !== 'image') throw new CompositionError(`convnext_stage expects images, got ${x.layout}`);
-    const tensor = tf.tidy(() => this.blocks.apply(this.downsample ? this.downsample.apply(x.tensor, ctx) : x.tensor, ctx) as tf.Tensor4D);
+    const tensor = tf.tidy(() => this.blocks.forward(this.downsample ? this.downsample.forward(x.tensor, ctx) : x.tensor, ctx) as tf.Tensor4D);
     return { layout: 'image', tensor };
   }
 }
@@ -188,6 +188,6 @@ export class ConvNeXtStem extends Block {
 
   forward(x: Features): Features {
     if (x.layout !== 'image') throw new CompositionError(`convnext_stem expects images, got ${x.layout}`);
-    return { layout: 'image', tensor: tf.tidy(() => this.norm.apply(this.conv.apply(x.tensor)) as tf.Tensor4D) };
+    return { layout: 'image', tensor: tf.tidy(() => this.norm.forward(this.conv.forward(x.tensor)) as tf.Tensor4D) };
   }
 }

@@ -38,11 +38,11 @@ export class OverlapPatchEmbed extends Module {
     return { height: Math.floor((grid.height - 1) / 2) + 1, width: Math.floor((grid.width - 1) / 2) + 1 };
   }
 
-  apply(x: tf.Tensor3D, grid: Grid): { tokens: tf.Tensor3D; grid: Grid } {
+  forward(x: tf.Tensor3D, grid: Grid): { tokens: tf.Tensor3D; grid: Grid } {
     const out = OverlapPatchEmbed.outputGrid(grid);
     const tokens = tf.tidy(() => {
       const image = tf.reshape(x, [x.shape[0], grid.height, grid.width, x.shape[2]]) as tf.Tensor4D;
-      return this.norm.apply(tf.reshape(this.proj.apply(image), [x.shape[0], out.height * out.width, this.embedDim])) as tf.Tensor3D;
+      return this.norm.forward(tf.reshape(this.proj.forward(image), [x.shape[0], out.height * out.width, this.embedDim])) as tf.Tensor3D;
     });
     return { tokens, grid: out };
   }
@@ -129,13 +129,13 @@ export class FANBlock extends Block {
     if (x.layout !== 'tokens' || x.numPrefixTokens !== 0) throw new CompositionError('fan blocks expect patch tokens without prefix tokens');
     const { grid } = x;
     const y = tf.tidy(() => {
-      const mixed = this.attn.apply(this.norm1.apply(x.tensor) as tf.Tensor3D, ctx);
-      const h = tf.add(x.tensor, this.dropPath.apply(layerScale(mixed, this.gamma1 as tf.Tensor1D), ctx)) as tf.Tensor3D;
-      const channels = this.mlp.apply(this.norm2.apply(h) as tf.Tensor3D, grid, ctx);
-      return tf.add(h, this.dropPath.apply(layerScale(channels, this.gamma2 as tf.Tensor1D), ctx)) as tf.Tensor3D;
+      const mixed = this.attn.forward(this.norm1.forward(x.tensor) as tf.Tensor3D, ctx);
+      const h = tf.add(x.tensor, this.dropPath.forward(layerScale(mixed, this.gamma1 as tf.Tensor1D), ctx)) as tf.Tensor3D;
+      const channels = this.mlp.forward(this.norm2.forward(h) as tf.Tensor3D, grid, ctx);
+      return tf.add(h, this.dropPath.forward(layerScale(channels, this.gamma2 as tf.Tensor1D), ctx)) as tf.Tensor3D;
     });
     if (!this.downsample) return { ...x, tensor: y };
-    const out = this.downsample.apply(y, grid);
+    const out = this.downsample.forward(y, grid);
     y.dispose();
     return { layout: 'tokens', tensor: out.tokens, grid: out.grid, numPrefixTokens: 0 };
   }

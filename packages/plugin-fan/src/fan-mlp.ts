@@ -41,8 +41,8 @@ export class DWConv extends Module {
     this.conv2 = this.addModule('conv2', dw());
   }
 
-  apply(x: tf.Tensor3D, grid: Grid, ctx: ForwardContext): tf.Tensor3D {
-    return tf.tidy(() => toTokens(this.conv2.apply(this.bn.apply(gelu(this.conv1.apply(toGrid(x, grid))) as tf.Tensor4D, ctx))));
+  forward(x: tf.Tensor3D, grid: Grid, ctx: ForwardContext): tf.Tensor3D {
+    return tf.tidy(() => toTokens(this.conv2.forward(this.bn.forward(gelu(this.conv1.forward(toGrid(x, grid))) as tf.Tensor4D, ctx))));
   }
 }
 
@@ -75,12 +75,12 @@ export class FanMlp extends Module {
     this.residual = options.residual;
   }
 
-  apply(x: tf.Tensor3D, grid: Grid, ctx: ForwardContext): tf.Tensor3D {
+  forward(x: tf.Tensor3D, grid: Grid, ctx: ForwardContext): tf.Tensor3D {
     return tf.tidy(() => {
-      const u = this.fc1.apply(x) as tf.Tensor3D;
-      const branch = this.drop.apply(layerScale(this.dwconv.apply(u, grid, ctx), this.gamma as tf.Tensor1D), ctx);
+      const u = this.fc1.forward(x) as tf.Tensor3D;
+      const branch = this.drop.forward(layerScale(this.dwconv.forward(u, grid, ctx), this.gamma as tf.Tensor1D), ctx);
       const h = this.residual ? tf.add(branch, u) : branch;
-      return this.drop.apply(this.fc2.apply(h), ctx) as tf.Tensor3D;
+      return this.drop.forward(this.fc2.forward(h), ctx) as tf.Tensor3D;
     });
   }
 }
@@ -106,10 +106,10 @@ export class SqueezeExcite extends Module {
   }
 
   /** x [B, N, C] tokens of one image grid each. */
-  apply(x: tf.Tensor3D): tf.Tensor3D {
+  forward(x: tf.Tensor3D): tf.Tensor3D {
     return tf.tidy(() => {
       const pooled = tf.mean(x, 1, true);
-      return tf.mul(x, tf.sigmoid(this.convExpand.apply(tf.relu(this.convReduce.apply(pooled))))) as tf.Tensor3D;
+      return tf.mul(x, tf.sigmoid(this.convExpand.forward(tf.relu(this.convReduce.forward(pooled))))) as tf.Tensor3D;
     });
   }
 }
@@ -136,11 +136,11 @@ export class SEMlp extends Module {
     this.se = this.addModule('se', new SqueezeExcite(inFeatures, rng));
   }
 
-  apply(x: tf.Tensor3D, grid: Grid, ctx: ForwardContext): tf.Tensor3D {
+  forward(x: tf.Tensor3D, grid: Grid, ctx: ForwardContext): tf.Tensor3D {
     return tf.tidy(() => {
-      const u = this.fc1.apply(x) as tf.Tensor3D;
-      const h = tf.add(this.drop.apply(layerScale(this.dwconv.apply(u, grid, ctx), this.gamma as tf.Tensor1D), ctx), u);
-      return this.se.apply(this.drop.apply(this.fc2.apply(h), ctx) as tf.Tensor3D);
+      const u = this.fc1.forward(x) as tf.Tensor3D;
+      const h = tf.add(this.drop.forward(layerScale(this.dwconv.forward(u, grid, ctx), this.gamma as tf.Tensor1D), ctx), u);
+      return this.se.forward(this.drop.forward(this.fc2.forward(h), ctx) as tf.Tensor3D);
     });
   }
 }

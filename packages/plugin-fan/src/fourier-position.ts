@@ -79,12 +79,12 @@ export class PositionalEncodingFourier extends Block {
     const n = grid.height * grid.width;
     return tf.tidy(() => {
       const features = tf.tensor2d(fourierFeatures(grid, this.hiddenDim, this.temperature), [n, 2 * this.hiddenDim]);
-      return tf.reshape(this.tokenProjection.apply(features), [1, n, this.tokenProjection.outFeatures]) as tf.Tensor3D;
+      return tf.reshape(this.tokenProjection.forward(features), [1, n, this.tokenProjection.outFeatures]) as tf.Tensor3D;
     });
   }
 
   forward(x: Features, ctx: ForwardContext): Features {
     if (x.layout !== 'tokens' || x.numPrefixTokens !== 0) throw new CompositionError('fan_position expects patch tokens without prefix tokens');
-    return { ...x, tensor: tf.tidy(() => this.drop.apply(tf.add(x.tensor, this.encoding(x.grid)), ctx) as tf.Tensor3D) };
+    return { ...x, tensor: tf.tidy(() => this.drop.forward(tf.add(x.tensor, this.encoding(x.grid)), ctx) as tf.Tensor3D) };
   }
 }

@@ -31,7 +31,7 @@ export class HybridEmbed extends Block {
 
   forward(x: Features): Features {
     if (x.layout !== 'image') throw new CompositionError(`fan_hybrid_embed expects a feature map, got ${x.layout}`);
-    const { tokens, grid } = this.embed.apply(x.tensor);
+    const { tokens, grid } = this.embed.forward(x.tensor);
     return { layout: 'tokens', tensor: tokens, grid, numPrefixTokens: 0 };
   }
 }

@@ -124,12 +124,12 @@ export class WindowAttention extends Module {
   }
 
   /** windows [B·nW, w², C]; mask [nW, w², w²] or null. */
-  apply(windows: tf.Tensor3D, mask: tf.Tensor3D | null): tf.Tensor3D {
+  forward(windows: tf.Tensor3D, mask: tf.Tensor3D | null): tf.Tensor3D {
     const [bw, n, c] = windows.shape;
     const h = this.numHeads;
     const d = this.headDim;
     return tf.tidy(() => {
-      const qkv = tf.transpose(tf.reshape(this.qkv.apply(windows), [bw, n, 3, h, d]), [2, 0, 3, 1, 4]);
+      const qkv = tf.transpose(tf.reshape(this.qkv.forward(windows), [bw, n, 3, h, d]), [2, 0, 3, 1, 4]);
       const [q, k, v] = tf.unstack(qkv, 0) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
       let logits = tf.add(batchMatMul(q, k, false, true, d ** -0.5), this.relativeBias());
       if (mask) {
@@ -137,7 +137,7 @@ export class WindowAttention extends Module {
         logits = tf.reshape(tf.add(tf.reshape(logits, [bw / nW, nW, h, n, n]), tf.reshape(mask, [1, nW, 1, n, n])), [bw, h, n, n]);
       }
       const out = batchMatMul(tf.softmax(logits), v);
-      return this.proj.apply(tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [bw, n, c])) as tf.Tensor3D;
+      return this.proj.forward(tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [bw, n, c])) as tf.Tensor3D;
     });
   }
 }
@@ -207,7 +207,7 @@ export class SwinBlock extends Module {
     );
   }
 
-  apply(x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
+  forward(x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
     const [b, n, c] = x.shape;
     const { height, width } = this.grid;
     if (n !== height * width) throw new InvalidArgumentError('x', `tensor of shape [${x.shape.join(', ')}]`, `tokens of a ${height}x${width} grid`);
@@ -215,17 +215,17 @@ export class SwinBlock extends Module {
     const wy = height / w;
     const wx = width / w;
     return tf.tidy(() => {
-      const image = tf.reshape(this.norm1.apply(x), [b, height, width, c]) as tf.Tensor4D;
+      const image = tf.reshape(this.norm1.forward(x), [b, height, width, c]) as tf.Tensor4D;
       const shifted = this.shift > 0 ? roll(image, -this.shift) : image;
       const windows = tf.reshape(tf.transpose(tf.reshape(shifted, [b, wy, w, wx, w, c]), [0, 1, 3, 2, 4, 5]), [b * wy * wx, w * w, c]) as tf.Tensor3D;
       const mask = this.shift > 0 ? tf.tensor3d(shiftedWindowMask(this.grid, w, this.shift), [wy * wx, w * w, w * w]) : null;
-      const attended = this.attn.apply(windows, mask);
+      const attended = this.attn.forward(windows, mask);
       const merged = tf.reshape(tf.transpose(tf.reshape(attended, [b, wy, wx, w, w, c]), [0, 1, 3, 2, 4, 5]), [b, height, width, c]) as tf.Tensor4D;
       const unshifted = this.shift > 0 ? roll(merged, this.shift) : merged;
-      const h = tf.add(x, this.dropPath.apply(tf.reshape(unshifted, [b, n, c]), ctx)) as tf.Tensor3D;
-      const normed = this.norm2.apply(h) as tf.Tensor3D;
-      const mixed = this.mlp instanceof ChannelProcessing ? this.mlp.apply(normed, this.grid, ctx) : this.mlp.apply(normed, ctx);
-      return tf.add(h, this.dropPath.apply(mixed, ctx)) as tf.Tensor3D;
+      const h = tf.add(x, this.dropPath.forward(tf.reshape(unshifted, [b, n, c]), ctx)) as tf.Tensor3D;
+      const normed = this.norm2.forward(h) as tf.Tensor3D;
+      const mixed = this.mlp instanceof ChannelProcessing ? this.mlp.forward(normed, this.grid, ctx) : this.mlp.forward(normed, ctx);
+      return tf.add(h, this.dropPath.forward(mixed, ctx)) as tf.Tensor3D;
     });
   }
 }
@@ -250,13 +250,13 @@ export class PatchMerging extends Module {
     return { height: grid.height / 2, width: grid.width / 2 };
   }
 
-  apply(x: tf.Tensor3D, grid: Grid): { tokens: tf.Tensor3D; grid: Grid } {
+  forward(x: tf.Tensor3D, grid: Grid): { tokens: tf.Tensor3D; grid: Grid } {
     const out = PatchMerging.outputGrid(grid);
     const [b, , c] = x.shape;
     const tokens = tf.tidy(() => {
       // [B, h/2, dy, w/2, dx, C] → [B, h/2, w/2, dx, dy, C]: channel blocks in the official (0,0), (1,0), (0,1), (1,1) order.
       const blocks = tf.transpose(tf.reshape(x, [b, out.height, 2, out.width, 2, c]), [0, 1, 3, 4, 2, 5]);
-      return this.reduction.apply(this.norm.apply(tf.reshape(blocks, [b, out.height * out.width, 4 * c]))) as tf.Tensor3D;
+      return this.reduction.forward(this.norm.forward(tf.reshape(blocks, [b, out.height * out.width, 4 * c]))) as tf.Tensor3D;
     });
     return { tokens, grid: out };
   }
@@ -311,11 +311,11 @@ export class SwinStage extends Block {
     }
     const y = tf.tidy(() => {
       let h = x.tensor;
-      for (const block of this.blocks) h = block.apply(h, ctx);
+      for (const block of this.blocks) h = block.forward(h, ctx);
       return h;
     });
     if (!this.downsample) return { ...x, tensor: y };
-    const out = this.downsample.apply(y, this.grid);
+    const out = this.downsample.forward(y, this.grid);
     y.dispose();
     return { layout: 'tokens', tensor: out.tokens, grid: out.grid, numPrefixTokens: 0 };
   }
@@ -353,8 +353,8 @@ export class SwinPatchEmbed extends Block {
 
   forward(x: Features): Features {
     if (x.layout !== 'image') throw new CompositionError(`swin_patch_embed expects images, got ${x.layout}`);
-    const { tokens, grid } = this.embed.apply(x.tensor);
-    const tensor = tf.tidy(() => this.norm.apply(tokens) as tf.Tensor3D);
+    const { tokens, grid } = this.embed.forward(x.tensor);
+    const tensor = tf.tidy(() => this.norm.forward(tokens) as tf.Tensor3D);
     tokens.dispose();
     return { layout: 'tokens', tensor, grid, numPrefixTokens: 0 };
   }

@@ -38,17 +38,17 @@ export class TokenMixing extends Module {
     this.projDrop = new Dropout(options.projDrop ?? 0);
   }
 
-  apply(x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
+  forward(x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
     const [b, n, c] = x.shape;
     const h = this.numHeads;
     const d = this.headDim;
     return tf.tidy(() => {
-      const q = tf.transpose(tf.reshape(this.q.apply(x), [b, n, h, d]), [0, 2, 1, 3]) as tf.Tensor4D;
+      const q = tf.transpose(tf.reshape(this.q.forward(x), [b, n, h, d]), [0, 2, 1, 3]) as tf.Tensor4D;
       // kv's channels are ordered (k|v, head, d), as the official reshape(B, N, 2, h, d) reads them.
-      const kv = tf.transpose(tf.reshape(this.kv.apply(x), [b, n, 2, h, d]), [2, 0, 3, 1, 4]);
+      const kv = tf.transpose(tf.reshape(this.kv.forward(x), [b, n, 2, h, d]), [2, 0, 3, 1, 4]);
       const [k, v] = tf.unstack(kv, 0) as [tf.Tensor4D, tf.Tensor4D];
       const { output } = scaledDotProductAttention(q, k, v, this.headDim ** -0.5, { module: this.attnDrop, ctx });
-      return this.projDrop.apply(this.proj.apply(tf.reshape(tf.transpose(output, [0, 2, 1, 3]), [b, n, c])), ctx) as tf.Tensor3D;
+      return this.projDrop.forward(this.proj.forward(tf.reshape(tf.transpose(output, [0, 2, 1, 3]), [b, n, c])), ctx) as tf.Tensor3D;
     });
   }
 }

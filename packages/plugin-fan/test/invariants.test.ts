@@ -48,7 +48,7 @@ describe('channel gate (papers.md §3.10)', () => {
     const x = tf.randomNormal([2, 6, 12]) as tf.Tensor3D;
     const ctx = new ForwardContext(false);
     const before = tf.memory().numTensors;
-    const y = cp.apply(x, { height: 2, width: 3 }, ctx);
+    const y = cp.forward(x, { height: 2, width: 3 }, ctx);
     expect(y.shape).toEqual([2, 6, 12]);
     y.dispose();
     expect(tf.memory().numTensors).toBe(before);

@@ -58,7 +58,7 @@ describe('FAN-ViT layers against models/fan.py', () => {
     const gate = m.gate(x);
     expectRelativeClose(gate, { shape: f.gate.shape.slice(0, 3), data: f.gate.data }, TOL, 'gate');
     gate.dispose();
-    check(m, () => m.apply(x, grid(f), evalCtx()), f.output, 'channel processing');
+    check(m, () => m.forward(x, grid(f), evalCtx()), f.output, 'channel processing');
     x.dispose();
   });
 
@@ -67,7 +67,7 @@ describe('FAN-ViT layers against models/fan.py', () => {
     const m = new TokenMixing(f.dim, new Rng(0), { numHeads: f.numHeads, qkvBias: true });
     load(m, f.state);
     const x = toTensor(f.input) as tf.Tensor3D;
-    check(m, () => m.apply(x, evalCtx()), f.output, 'token mixing');
+    check(m, () => m.forward(x, evalCtx()), f.output, 'token mixing');
     x.dispose();
   });
 
@@ -151,7 +151,7 @@ describe('ConvNeXt (models/convnext_utils.py)', () => {
       const m = new ConvNeXtBlock(f.dim, new Rng(0), { unbiasedNorm });
       load(m, f.state);
       const x = toImage(f.input);
-      check(m, () => m.apply(x, evalCtx()), nhwc(unbiasedNorm ? f.outputChannelsLast : f.output), 'ConvNeXt block');
+      check(m, () => m.forward(x, evalCtx()), nhwc(unbiasedNorm ? f.outputChannelsLast : f.output), 'ConvNeXt block');
       x.dispose();
     });
   }
@@ -184,7 +184,7 @@ describe('Swin with FAN channel processing (models/swin_utils.py)', () => {
       const state = Object.fromEntries(Object.entries(c.state as Record<string, unknown>).filter(([k]) => !k.endsWith('relative_position_index') && !k.endsWith('attn_mask')));
       load(m, state as never);
       const x = toTensor(f.input) as tf.Tensor3D;
-      check(m, () => m.apply(x, evalCtx()), c.output, `swin ${JSON.stringify(c.shiftSize)}`);
+      check(m, () => m.forward(x, evalCtx()), c.output, `swin ${JSON.stringify(c.shiftSize)}`);
       x.dispose();
     });
   }
@@ -194,7 +194,7 @@ describe('Swin with FAN channel processing (models/swin_utils.py)', () => {
     const m = new PatchMerging(p.dim, new Rng(0));
     load(m, p.state);
     const x = toTensor(p.input) as tf.Tensor3D;
-    check(m, () => m.apply(x, { height: 8, width: 8 }).tokens, p.output, 'patch merging');
+    check(m, () => m.forward(x, { height: 8, width: 8 }).tokens, p.output, 'patch merging');
     x.dispose();
   });
 });

@@ -122,7 +122,7 @@ export class T2TModule extends Block {
   }
 
   /** [B, H, W, C] → tokens [B, h·w, embedDim] on the final grid (row-major). */
-  apply(images: tf.Tensor4D, ctx: ForwardContext): tf.Tensor3D {
+  tokenize(images: tf.Tensor4D, ctx: ForwardContext): tf.Tensor3D {
     const spec = this.inputSpec as ImageSpec;
     if (images.rank !== 4 || images.shape[1] !== spec.height || images.shape[2] !== spec.width || images.shape[3] !== spec.channels) {
       throw new InvalidArgumentError('images', `a tensor of shape [${images.shape.join(', ')}]`, `an NHWC batch [B, ${spec.height}, ${spec.width}, ${spec.channels}]`);
@@ -133,23 +133,27 @@ export class T2TModule extends Block {
       this.options.softSplits.forEach((split, i) => {
         soft = unfold(image, split);
         const layer = this.layers[i];
-        if (layer) image = tokensToGrid(tokens(layer.apply(soft, ctx), this.grids[i]!)).grid;
+        if (layer) image = tokensToGrid(tokens(layer.forward(soft, ctx), this.grids[i]!)).grid;
       });
-      return this.project.apply(soft!) as tf.Tensor3D;
+      return this.project.forward(soft!) as tf.Tensor3D;
     });
   }
 
   forward(x: Features, ctx: ForwardContext): Features {
     if (x.layout !== 'image') throw new CompositionError(`t2t expects images, got ${x.layout}`);
-    return { layout: 'tokens', tensor: this.apply(x.tensor, ctx), grid: this.outputGrid, numPrefixTokens: 0 };
+    return { layout: 'tokens', tensor: this.tokenize(x.tensor, ctx), grid: this.outputGrid, numPrefixTokens: 0 };
   }
 }
 
 export const t2tBlock: BlockDefinition<ResolvedT2TOptions> = {
-  kind: 'stem',
   description: 'Tokens-to-Token stem of T2T-ViT: soft splits (7/4/2, 3/2/1, 3/2/1) with performer or transformer re-structurisation, then a linear projection (image → tokens)',
+  supports: { positions: ['stem'], dropPath: false, attention: false, dynamicGrid: false, overridable: [] },
   accepts: ['image'],
   options: t2tOptions,
+  examples: [
+    { embedDim: 16, tokenDim: 8 },
+    { embedDim: 12, tokenDim: 4, tokensType: 'transformer', softSplits: [{ kernelSize: 3, stride: 2, padding: 1 }, { kernelSize: 3, stride: 2, padding: 1 }] },
+  ],
   outputSpec: outputSpecOf,
   create(input, options, rng) {
     return new T2TModule(input as ImageSpec, options, rng);

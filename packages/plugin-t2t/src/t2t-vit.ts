@@ -164,15 +164,15 @@ export class T2TViT extends VisionModel {
 
   /** Tokens after the final norm [B, 1 + h·w, D]. */
   forwardFeatures(images: tf.Tensor4D, ctx: ForwardContext, wantAttention = false): tf.Tensor3D {
-    const patches = this.tokensToToken.apply(images, ctx);
-    const x = this.posDrop.apply(prependClassToken(this.clsToken, patches, this.posEmbed), ctx) as tf.Tensor3D;
-    return this.norm.apply(applyTransformerBlocks(this.blocks, x, ctx, this.tokenSpec, wantAttention)) as tf.Tensor3D;
+    const patches = this.tokensToToken.tokenize(images, ctx);
+    const x = this.posDrop.forward(prependClassToken(this.clsToken, patches, this.posEmbed), ctx) as tf.Tensor3D;
+    return this.norm.forward(applyTransformerBlocks(this.blocks, x, ctx, this.tokenSpec, wantAttention)) as tf.Tensor3D;
   }
 
   protected run(images: tf.Tensor4D, ctx: ForwardContext, wantAttention: boolean): tf.Tensor2D {
     const features = this.forwardFeatures(images, ctx, wantAttention);
     const [b, , d] = features.shape;
-    return this.head.apply(tf.reshape(tf.slice(features, [0, 0, 0], [b, 1, d]), [b, d])) as tf.Tensor2D;
+    return this.head.forward(tf.reshape(tf.slice(features, [0, 0, 0], [b, 1, d]), [b, d])) as tf.Tensor2D;
   }
 }
 

@@ -46,8 +46,8 @@ class SequentialMlp extends Module {
     this.drop = new Dropout(dropRate);
   }
 
-  apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
-    return this.drop.apply(this.fc2.apply(gelu(this.fc1.apply(x))), ctx);
+  forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+    return this.drop.forward(this.fc2.forward(gelu(this.fc1.forward(x))), ctx);
   }
 }
 
@@ -127,7 +127,7 @@ export class TokenPerformer extends Module {
    */
   attend(x: tf.Tensor3D): PerformerAttention {
     return tf.tidy(() => {
-      const kqv = this.kqv.apply(x);
+      const kqv = this.kqv.forward(x);
       // The official split order is k, q, v.
       const [k, q, v] = tf.split(kqv, 3, -1) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
       const kp = this.randomFeatures(k);
@@ -142,11 +142,11 @@ export class TokenPerformer extends Module {
   }
 
   /** [B, N, dim] → [B, N, outDim]. */
-  apply(x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
+  forward(x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
     return tf.tidy(() => {
-      const { values, output } = this.attend(this.norm1.apply(x) as tf.Tensor3D);
-      const h = tf.add(values, this.drop.apply(this.proj.apply(output), ctx));
-      return tf.add(h, this.mlp.apply(this.norm2.apply(h), ctx)) as tf.Tensor3D;
+      const { values, output } = this.attend(this.norm1.forward(x) as tf.Tensor3D);
+      const h = tf.add(values, this.drop.forward(this.proj.forward(output), ctx));
+      return tf.add(h, this.mlp.forward(this.norm2.forward(h), ctx)) as tf.Tensor3D;
     });
   }
 }

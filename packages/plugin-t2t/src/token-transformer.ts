@@ -18,14 +18,14 @@ class TokenAttention extends Module {
   }
 
   /** v + proj(softmax(q·kᵀ·scale)·v): the skip goes through v because the width changes. */
-  apply(x: tf.Tensor3D): tf.Tensor3D {
+  forward(x: tf.Tensor3D): tf.Tensor3D {
     return tf.tidy(() => {
       const [b, n] = x.shape;
       const e = this.outDim;
-      const [q, k, v] = tf.split(this.qkv.apply(x), 3, -1).map((t) => tf.reshape(t, [b, 1, n, e]) as tf.Tensor4D) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      const [q, k, v] = tf.split(this.qkv.forward(x), 3, -1).map((t) => tf.reshape(t, [b, 1, n, e]) as tf.Tensor4D) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
       const { output } = scaledDotProductAttention(q, k, v, this.scale);
       const values = tf.reshape(v, [b, n, e]);
-      return tf.add(values, this.proj.apply(tf.reshape(output, [b, n, e]))) as tf.Tensor3D;
+      return tf.add(values, this.proj.forward(tf.reshape(output, [b, n, e]))) as tf.Tensor3D;
     });
   }
 }
@@ -67,10 +67,10 @@ export class TokenTransformer extends Module {
   }
 
   /** [B, N, dim] → [B, N, outDim]. */
-  apply(x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
+  forward(x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
     return tf.tidy(() => {
-      const h = this.attn.apply(this.norm1.apply(x) as tf.Tensor3D);
-      return tf.add(h, this.mlp.apply(this.norm2.apply(h), ctx)) as tf.Tensor3D;
+      const h = this.attn.forward(this.norm1.forward(x) as tf.Tensor3D);
+      return tf.add(h, this.mlp.forward(this.norm2.forward(h), ctx)) as tf.Tensor3D;
     });
   }
 }

@@ -22,7 +22,7 @@ describe('Token_performer invariants', () => {
           const rng = new Rng(seed + 1);
           const x = tf.tensor3d(Float32Array.from({ length: b * n * dim }, () => scale * rng.normal()), [b, n, dim]);
           const { q, k, v, y } = tf.tidy(() => {
-            const a = layer.attend(layer.norm1.apply(x) as tf.Tensor3D);
+            const a = layer.attend(layer.norm1.forward(x) as tf.Tensor3D);
             return { q: a.queryFeatures.dataSync(), k: a.keyFeatures.dataSync(), v: a.values.arraySync(), y: a.output.arraySync() };
           });
           expect(Math.min(...q, ...k)).toBeGreaterThan(0);
@@ -76,10 +76,10 @@ describe('Token_performer invariants', () => {
     const layer = new TokenTransformer(6, 4, new Rng(3));
     const x = tf.randomNormal([2, 1, 6]) as tf.Tensor3D;
     const [actual, expected] = tf.tidy(() => {
-      const out = layer.apply(x, new ForwardContext(false));
-      const v = tf.slice(layer.attn.qkv.apply(layer.norm1.apply(x)), [0, 0, 8], [2, 1, 4]);
-      const h = tf.add(v, layer.attn.proj.apply(v));
-      return [out.dataSync(), tf.add(h, layer.mlp.apply(layer.norm2.apply(h), new ForwardContext(false))).dataSync()];
+      const out = layer.forward(x, new ForwardContext(false));
+      const v = tf.slice(layer.attn.qkv.forward(layer.norm1.forward(x)), [0, 0, 8], [2, 1, 4]);
+      const h = tf.add(v, layer.attn.proj.forward(v));
+      return [out.dataSync(), tf.add(h, layer.mlp.forward(layer.norm2.forward(h), new ForwardContext(false))).dataSync()];
     });
     Array.from(actual).forEach((a, i) => expect(a).toBeCloseTo(expected[i]!, 5));
     x.dispose();
@@ -95,7 +95,7 @@ describe('T2T module token count', () => {
         const grid = t2tGrids(h, w).at(-1)!;
         expect(grid).toEqual({ height: u(u(u(h, 7, 4, 2), 3, 2, 1), 3, 2, 1), width: u(u(u(w, 7, 4, 2), 3, 2, 1), 3, 2, 1) });
         const module = new T2TModule({ layout: 'image', height: h, width: w, channels: 3 }, { embedDim: 8, tokenDim: 4 }, new Rng(0));
-        const out = tf.tidy(() => module.apply(tf.zeros([1, h, w, 3]) as tf.Tensor4D, new ForwardContext(false)));
+        const out = tf.tidy(() => module.tokenize(tf.zeros([1, h, w, 3]) as tf.Tensor4D, new ForwardContext(false)));
         expect(out.shape).toEqual([1, grid.height * grid.width, 8]);
         out.dispose();
         module.dispose();

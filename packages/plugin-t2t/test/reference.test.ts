@@ -19,11 +19,11 @@ describe('T2T-ViT against PyTorch float64 reference numbers (test/fixtures/make_
     const state = toState(f.state);
     loadTorchStateDict(layer, state);
     const x = toTensor(f.input) as tf.Tensor3D;
-    const y = layer.apply(x, evalCtx());
+    const y = layer.forward(x, evalCtx());
     expect(y.shape).toEqual(f.output.shape);
     expectClose(y.dataSync(), f.output.data, ATOL, RTOL);
     const attention = tf.tidy(() => {
-      const a = layer.attend(layer.norm1.apply(x) as tf.Tensor3D);
+      const a = layer.attend(layer.norm1.forward(x) as tf.Tensor3D);
       return [a.output, a.values];
     });
     expectClose(attention[0]!.dataSync(), f.attentionOutput.data, ATOL, RTOL);
@@ -38,7 +38,7 @@ describe('T2T-ViT against PyTorch float64 reference numbers (test/fixtures/make_
     const state = toState(f.state);
     loadTorchStateDict(layer, state);
     const x = toTensor(f.input) as tf.Tensor3D;
-    const y = layer.apply(x, evalCtx());
+    const y = layer.forward(x, evalCtx());
     expectClose(y.dataSync(), f.output.data, ATOL, RTOL);
     tf.dispose([x, y, ...Object.values(state)]);
     layer.dispose();
@@ -53,7 +53,7 @@ describe('T2T-ViT against PyTorch float64 reference numbers (test/fixtures/make_
       const state = toState(f.state);
       loadTorchStateDict(module, state);
       const images = toTensor(f.images) as tf.Tensor4D;
-      const y = module.apply(images, evalCtx());
+      const y = module.tokenize(images, evalCtx());
       expect(y.shape).toEqual(f.output.shape);
       expectClose(y.dataSync(), f.output.data, ATOL, RTOL);
       tf.dispose([images, y, ...Object.values(state)]);

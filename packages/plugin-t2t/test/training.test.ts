@@ -85,7 +85,7 @@ describe('training T2T-ViT on the wasm backend', () => {
       const images = tf.tensor4d(Float32Array.from({ length: 2 * 19 * 23 * 3 }, () => rng.normal()), [2, 19, 23, 3]);
       const grid = module.outputGrid;
       const weights = tf.tensor3d(Float32Array.from({ length: 2 * grid.height * grid.width * 12 }, () => rng.normal()), [2, grid.height * grid.width, 12]);
-      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(module.apply(images, new ForwardContext(true)), weights)) as tf.Scalar, module.trainableVariables());
+      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(module.tokenize(images, new ForwardContext(true)), weights)) as tf.Scalar, module.trainableVariables());
       const named = module.namedParameters().filter(([, p]) => p.trainable);
       const out = Object.fromEntries(named.map(([name, p]) => [name, Array.from(grads[p.variable.name]!.dataSync())]));
       tf.dispose([images, weights, ...Object.values(grads)]);

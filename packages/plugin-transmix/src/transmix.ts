@@ -132,6 +132,7 @@ export class TransMix implements Augmentation<MixParams> {
 export const transmixDefinition: AugmentationDefinition<TransmixOptions> = {
   description:
     'TransMix: Mixup/CutMix (timm, batch mode) whose CutMix labels are re-weighted by the class-token attention inside the box, λ = (λ_area + λ_attn)/2',
+  smoothsLabels: true,
   options: transmixOptions,
   create: (options) => new TransMix(options),
 };

@@ -1,4 +1,4 @@
-import { parseModelOptions } from '../models/vit.js';
+import { parseModelOptions } from '../compose/options.js';
 import { registry as defaultRegistry } from '../plugin/default-registry.js';
 import type { Registry } from '../plugin/registry.js';
 import type { Augmentation } from '../plugin/types.js';

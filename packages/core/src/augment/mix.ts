@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InvalidArgumentError } from '../errors.js';
-import { parseModelOptions } from '../models/vit.js';
+import { parseModelOptions } from '../compose/options.js';
 import type { Augmentation, AugmentationDefinition, Batch, OutputName } from '../plugin/types.js';
 import type { Rng } from '../tensor/random.js';
 import { tf } from '../tensor/tf.js';
@@ -235,6 +235,7 @@ export function cutmix(options: CutmixOptionsInput = {}): Mixup {
 /** Mixup and/or CutMix with timm's options (registered by core as `mixup`). */
 export const mixupDefinition: AugmentationDefinition<MixupOptions> = {
   description: "Mixup / CutMix with timm's semantics: pairs each image with the reversed batch, λ ~ Beta(α, α), box clipped with λ corrected, smoothed targets",
+  smoothsLabels: true,
   options: mixupOptions,
   create: (options) => new Mixup(options, 'mixup'),
 };
@@ -242,6 +243,7 @@ export const mixupDefinition: AugmentationDefinition<MixupOptions> = {
 /** CutMix alone (registered by core as `cutmix`). */
 export const cutmixDefinition: AugmentationDefinition<z.output<typeof cutmixOptions>> = {
   description: 'CutMix with timm semantics (the mixup augmentation with mixupAlpha 0, cutmixAlpha 1)',
+  smoothsLabels: true,
   options: cutmixOptions,
   create: (options) => cutmix(options),
 };

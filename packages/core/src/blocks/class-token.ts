@@ -8,7 +8,7 @@ import type { Rng } from '../tensor/random.js';
 import { tf } from '../tensor/tf.js';
 import { positionEmbeddingInit } from './patch-embed.js';
 
-const classTokenOptions = z.object({
+const classTokenOptions = z.strictObject({
   /** Learned position embedding over [cls, patches] (ViT/DeiT), or none. */
   posEmbed: z.enum(['learned', 'none']).default('learned'),
   dropRate: z.number().min(0).lt(1).default(0),
@@ -41,17 +41,18 @@ class ClassTokenBlock extends Block {
     const tensor = tf.tidy(() => {
       const withCls = tf.concat([tf.tile(this.clsToken, [b, 1, 1]), x.tensor], 1);
       const positioned = this.posEmbed ? tf.add(withCls, this.posEmbed) : withCls;
-      return this.drop.apply(positioned, ctx) as tf.Tensor3D;
+      return this.drop.forward(positioned, ctx) as tf.Tensor3D;
     });
     return { layout: 'tokens', tensor, grid: x.grid, numPrefixTokens: x.numPrefixTokens + 1 };
   }
 }
 
 export const classTokenBlock: BlockDefinition<z.infer<typeof classTokenOptions>> = {
-  kind: 'block',
   description: 'Prepends a learned class token and adds a learned position embedding (tokens → tokens + 1 prefix)',
+  supports: { positions: ['stage'], dropPath: false, attention: false, dynamicGrid: false, overridable: [] },
   accepts: ['tokens'],
   options: classTokenOptions,
+  examples: [{}, { posEmbed: 'none' }],
   outputSpec(input: FeatureSpec): TokenSpec {
     if (input.layout !== 'tokens') throw new CompositionError(`class_token takes tokens, not ${input.layout}`);
     if (input.numPrefixTokens !== 0) {

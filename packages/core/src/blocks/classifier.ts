@@ -9,7 +9,7 @@ import type { FeatureSpec, Features, VectorSpec } from '../tensor/layout.js';
 import type { Rng } from '../tensor/random.js';
 import { tf } from '../tensor/tf.js';
 
-const classifierOptions = z.object({
+const classifierOptions = z.strictObject({
   numClasses: z.number().int().min(1),
   /** 'token': the class token (needs one); 'avg': mean of the patch tokens (or of the image grid). */
   pool: z.enum(['token', 'avg']).default('token'),
@@ -44,7 +44,7 @@ export class ClassifierHead extends Block {
 
   private pooled(x: Features): tf.Tensor2D {
     if (x.layout === 'vector') return x.tensor;
-    const normed = this.norm ? this.norm.apply(x.tensor) : x.tensor;
+    const normed = this.norm ? this.norm.forward(x.tensor) : x.tensor;
     if (x.layout === 'image') return tf.mean(normed, [1, 2]) as tf.Tensor2D;
     const [b, n, c] = x.tensor.shape;
     if (this.pool === 'token') return tf.reshape(tf.slice(normed, [0, 0, 0], [b, 1, c]), [b, c]);
@@ -53,16 +53,17 @@ export class ClassifierHead extends Block {
   }
 
   forward(x: Features, ctx: ForwardContext): Features {
-    const tensor = tf.tidy(() => this.head.apply(this.drop.apply(this.features(x), ctx)) as tf.Tensor2D);
+    const tensor = tf.tidy(() => this.head.forward(this.drop.forward(this.features(x), ctx)) as tf.Tensor2D);
     return { layout: 'vector', tensor };
   }
 }
 
 export const classifierBlock: BlockDefinition<z.infer<typeof classifierOptions>> = {
-  kind: 'head',
   description: 'Final LayerNorm, class-token or average pooling and a linear classifier (tokens or image → logits)',
+  supports: { positions: ['head'], dropPath: false, attention: false, dynamicGrid: true, overridable: [] },
   accepts: ['tokens', 'image', 'vector'],
   options: classifierOptions,
+  examples: [{ pool: 'avg' }, { pool: 'token', norm: false, dropRate: 0.1 }],
   outputSpec(input: FeatureSpec, options: z.infer<typeof classifierOptions>): VectorSpec {
     if ((options.pool ?? 'token') === 'token') {
       if (input.layout !== 'tokens' || input.numPrefixTokens < 1) {

@@ -37,8 +37,8 @@ export class ConvPatchEmbed extends PatchEmbed {
     const grid = this.gridSize(x.shape[1], x.shape[2]);
     if (grid.height < 1 || grid.width < 1) throw new CompositionError(`a ${x.shape[1]}x${x.shape[2]} grid is smaller than one ${this.patchSize}x${this.patchSize} patch`);
     return tf.tidy(() => {
-      const { tokens } = this.apply(x);
-      const normed = this.norm ? this.norm.apply(tokens) : tokens;
+      const { tokens } = this.forward(x);
+      const normed = this.norm ? this.norm.forward(tokens) : tokens;
       return tf.reshape(normed, [x.shape[0], grid.height, grid.width, this.embedDim]) as tf.Tensor4D;
     });
   }

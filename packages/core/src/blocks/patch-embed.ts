@@ -35,7 +35,7 @@ export class PatchEmbed extends Module {
   }
 
   /** [B, H, W, C] → [B, h·w, D] with the grid, row-major. */
-  apply(images: tf.Tensor4D): { tokens: tf.Tensor3D; grid: { height: number; width: number } } {
+  forward(images: tf.Tensor4D): { tokens: tf.Tensor3D; grid: { height: number; width: number } } {
     const [b, height, width, c] = images.shape;
     const p = this.patchSize;
     const grid = this.gridSize(height, width);
@@ -59,7 +59,7 @@ export class PatchEmbed extends Module {
   }
 }
 
-const patchEmbedOptions = z.object({
+const patchEmbedOptions = z.strictObject({
   patchSize: z.number().int().min(1),
   embedDim: z.number().int().min(1),
 });
@@ -70,21 +70,23 @@ class PatchEmbedBlock extends Block {
 
   constructor(input: ImageSpec, output: TokenSpec, options: PatchEmbedOptions, rng: Rng) {
     super(input, output);
-    this.embed = this.addModule('patch_embed', new PatchEmbed(options.patchSize, input.channels, options.embedDim, rng));
+    // Inline: the stage's name is the prefix (`patch_embed.proj.weight` in a stage named 'patch_embed').
+    this.embed = this.addInlineModule(new PatchEmbed(options.patchSize, input.channels, options.embedDim, rng));
   }
 
   forward(x: Features): Features {
     if (x.layout !== 'image') throw new CompositionError(`patch_embed expects images, got ${x.layout}`);
-    const { tokens, grid } = this.embed.apply(x.tensor);
+    const { tokens, grid } = this.embed.forward(x.tensor);
     return { layout: 'tokens', tensor: tokens, grid, numPrefixTokens: 0 };
   }
 }
 
 export const patchEmbedBlock: BlockDefinition<PatchEmbedOptions> = {
-  kind: 'stem',
   description: 'ViT patch embedding: non-overlapping p×p patches projected to embedDim (image → tokens)',
+  supports: { positions: ['stem', 'transition'], dropPath: false, attention: false, dynamicGrid: true, overridable: [] },
   accepts: ['image'],
   options: patchEmbedOptions,
+  examples: [{ patchSize: 4, embedDim: 8 }, { patchSize: 2, embedDim: 6 }],
   outputSpec(input: FeatureSpec, options: PatchEmbedOptions): TokenSpec {
     if (input.layout !== 'image') throw new CompositionError(`patch_embed takes images, not ${input.layout}`);
     const grid = { height: Math.floor(input.height / options.patchSize), width: Math.floor(input.width / options.patchSize) };

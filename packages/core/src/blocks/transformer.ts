@@ -10,7 +10,7 @@ import type { FeatureSpec, Features, TokenSpec } from '../tensor/layout.js';
 import type { Rng } from '../tensor/random.js';
 import { tf } from '../tensor/tf.js';
 
-export const transformerOptions = z.object({
+export const transformerOptions = z.strictObject({
   numHeads: z.number().int().min(1),
   mlpRatio: z.number().positive().default(4),
   qkvBias: z.boolean().default(true),
@@ -48,17 +48,13 @@ export class TransformerBlock extends Block {
     this.mlp = this.addModule('mlp', new Mlp(dim, Math.floor(dim * o.mlpRatio), rng, { dropRate: o.dropRate }));
   }
 
-  override get recordsAttention(): boolean {
-    return true;
-  }
-
   /** [B, N, C] → [B, N, C]; records the attention when the context asks. */
   applyTokens(x: tf.Tensor3D, ctx: ForwardContext, grid: { height: number; width: number }, numPrefixTokens: number): tf.Tensor3D {
     const record = ctx.captureAttention ? { grid, numPrefixTokens } : undefined;
     return tf.tidy(() => {
-      const attended = this.attn.apply(this.norm1.apply(x) as tf.Tensor3D, ctx, record);
-      const h = tf.add(x, this.dropPath.apply(attended, ctx)) as tf.Tensor3D;
-      return tf.add(h, this.dropPath.apply(this.mlp.apply(this.norm2.apply(h), ctx), ctx)) as tf.Tensor3D;
+      const attended = this.attn.forward(this.norm1.forward(x) as tf.Tensor3D, ctx, record);
+      const h = tf.add(x, this.dropPath.forward(attended, ctx)) as tf.Tensor3D;
+      return tf.add(h, this.dropPath.forward(this.mlp.forward(this.norm2.forward(h), ctx), ctx)) as tf.Tensor3D;
     });
   }
 
@@ -95,10 +91,11 @@ export function prependClassToken(clsToken: tf.Tensor, tokens: tf.Tensor3D, posE
 }
 
 export const transformerBlock: BlockDefinition<z.infer<typeof transformerOptions>> = {
-  kind: 'block',
   description: 'Pre-norm ViT block: multi-head self-attention and MLP with residuals and drop path (tokens → tokens)',
+  supports: { positions: ['stage'], dropPath: true, attention: 'self', dynamicGrid: true, overridable: [] },
   accepts: ['tokens'],
   options: transformerOptions,
+  examples: [{ numHeads: 2 }, { numHeads: 1, mlpRatio: 2, qkvBias: false, normEps: 1e-5, dropPath: 0.1 }],
   outputSpec(input: FeatureSpec, options: z.infer<typeof transformerOptions>): FeatureSpec {
     if (input.layout !== 'tokens') throw new CompositionError(`transformer takes tokens, not ${input.layout}`);
     if (input.channels % options.numHeads !== 0) {

@@ -1,18 +1,30 @@
 import { CompositionError } from '../errors.js';
 import type { ForwardContext } from '../nn/context.js';
-import { ModuleList } from '../nn/module.js';
-import { resolveImgSize } from '../models/vit.js';
+import { Module, ModuleDict, ModuleList } from '../nn/module.js';
 import { stageInfo, VisionModel, type StageInfo } from '../models/vision-model.js';
 import type { Registry } from '../plugin/registry.js';
-import type { Block, BlockDefinition, OutputName } from '../plugin/types.js';
+import type { Block, BlockDefinition, BlockPosition, OutputName } from '../plugin/types.js';
 import { describeSpec, gridToTokens, tokensToGrid, type FeatureSpec, type Features, type Layout } from '../tensor/layout.js';
 import { Rng } from '../tensor/random.js';
 import type { tf } from '../tensor/tf.js';
-import { describeIssuePath, parseModelSpec, type ModelSpec } from './spec.js';
+import { optionNames, parseBlockOptions, resolveImgSize } from './options.js';
+import { parseModelSpec, type ModelSpec } from './spec.js';
 
-interface PlannedBlock {
+type Role = 'stem' | 'stage' | 'head';
+
+/** One block of a planned model, before any tensor exists. */
+export interface PlannedBlock {
+  /** Where it is written in the spec: `stem`, `stages[1]`, `head`. */
   readonly path: string;
-  readonly name: string;
+  /** The spec's stage name (the key of per-call overrides). */
+  readonly stage: string;
+  /** Its state-dict prefix: `blocks.3`, `patch_embed`, or '' for the top level. */
+  readonly prefix: string;
+  /** Index within its stage's list, when the stage has a depth. */
+  readonly index: number | undefined;
+  readonly role: Role;
+  /** The registered block name. */
+  readonly block: string;
   readonly definition: BlockDefinition<any>;
   readonly options: unknown;
   readonly input: FeatureSpec;
@@ -41,60 +53,106 @@ function convertFeatures(x: Features, target: Layout): Features {
   throw new CompositionError(`cannot convert ${x.layout} features to ${target}`);
 }
 
+const ROLE_POSITIONS: Record<Role, readonly BlockPosition[]> = { stem: ['stem'], stage: ['stage', 'transition'], head: ['head'] };
+
 /**
- * Plans a spec without making a tensor: resolves every block, validates its
- * options, threads the feature specs through and inserts layout conversions.
- * Any impossible combination throws here, naming the spec path and the reason.
+ * Refuses stage names that cannot share one state dict: the same prefix twice,
+ * a block where another stage needs a container (`blocks` and `blocks.0`), or a
+ * list at the top level.
+ */
+function checkStageNames(spec: ModelSpec): void {
+  const leaves = new Map<string, string>();
+  const containers = new Map<string, string>();
+  const entries: Array<[string, string, boolean]> = [
+    ['stem', spec.stem.name, false],
+    ...spec.stages.map((s, i): [string, string, boolean] => [`stages[${i}]`, s.name ?? `stages.${i}`, s.depth !== undefined]),
+    ['head', spec.head.name, false],
+  ];
+  for (const [path, name, isList] of entries) {
+    if (name === '') {
+      if (isList) throw new CompositionError(`${path}.name: a stage with a depth is a list and needs a name (its blocks are <name>.0, <name>.1, …), not ''`);
+      continue;
+    }
+    const clash = leaves.get(name) ?? containers.get(name);
+    if (clash) throw new CompositionError(`${path}.name: '${name}' is already the state-dict prefix of ${clash}; give each stage its own name`);
+    const parts = name.split('.');
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join('.');
+      const leaf = leaves.get(parent);
+      if (leaf) throw new CompositionError(`${path}.name: '${name}' would sit inside ${leaf}, whose block is named '${parent}'`);
+      if (!containers.has(parent)) containers.set(parent, path);
+    }
+    leaves.set(name, path);
+  }
+}
+
+/**
+ * Plans a spec without making a tensor: resolves every block, checks where it
+ * stands, validates its options strictly, spreads the drop-path schedule, threads
+ * the feature specs through and inserts layout conversions. Any impossible
+ * combination throws here, naming the spec path and the reason.
  */
 export function planModel(spec: ModelSpec, registry: Registry): PlannedBlock[] {
+  checkStageNames(spec);
   const [height, width] = resolveImgSize(spec.imgSize, 224);
   let current: FeatureSpec = { layout: 'image', height, width, channels: spec.inChannels };
-  const entries: Array<{ path: string; ref: { block: string; options: Record<string, unknown> }; role: 'stem' | 'block' | 'head' }> = [
-    { path: 'stem', ref: spec.stem, role: 'stem' },
-  ];
-  spec.stages.forEach((stage, i) => {
-    for (let j = 0; j < stage.depth; j++) entries.push({ path: `stages[${i}]`, ref: stage, role: 'block' });
-  });
-  entries.push({ path: 'head', ref: spec.head, role: 'head' });
-
-  const planned: PlannedBlock[] = [];
-  const depthBlocks = entries.filter((e) => e.role === 'block').length;
-  let blockIndex = 0;
-  for (const entry of entries) {
-    let definition: BlockDefinition<any>;
+  interface Entry {
+    readonly path: string;
+    readonly stage: string;
+    readonly index: number | undefined;
+    readonly ref: { block: string; options: Record<string, unknown> };
+    readonly role: Role;
+    readonly definition: BlockDefinition<any>;
+  }
+  const resolve = (path: string, block: string): BlockDefinition<any> => {
     try {
-      definition = registry.getBlock(entry.ref.block).definition;
+      return registry.getBlock(block).definition;
     } catch (error) {
-      throw new CompositionError(`${entry.path}.block: ${(error as Error).message}`);
+      throw new CompositionError(`${path}.block: ${(error as Error).message}`);
     }
-    if (definition.kind !== entry.role) {
-      throw new CompositionError(`${entry.path}.block: '${entry.ref.block}' is a ${definition.kind} block and cannot be used as the ${entry.role === 'block' ? 'stage block' : entry.role}`);
+  };
+  const entries: Entry[] = [{ path: 'stem', stage: spec.stem.name, index: undefined, ref: spec.stem, role: 'stem', definition: resolve('stem', spec.stem.block) }];
+  spec.stages.forEach((stage, i) => {
+    const path = `stages[${i}]`;
+    const definition = resolve(path, stage.block);
+    const name = stage.name ?? `stages.${i}`;
+    if (stage.depth === undefined) entries.push({ path, stage: name, index: undefined, ref: stage, role: 'stage', definition });
+    for (let j = 0; j < (stage.depth ?? 0); j++) entries.push({ path, stage: name, index: j, ref: stage, role: 'stage', definition });
+  });
+  entries.push({ path: 'head', stage: spec.head.name, index: undefined, ref: spec.head, role: 'head', definition: resolve('head', spec.head.block) });
+
+  const dropPathBlocks = entries.filter((e) => e.definition.supports.dropPath).length;
+  let dropPathIndex = 0;
+  const planned: PlannedBlock[] = [];
+  for (const entry of entries) {
+    const { definition, ref, path, role } = entry;
+    const allowed = ROLE_POSITIONS[role];
+    if (!definition.supports.positions.some((p) => allowed.includes(p))) {
+      const where = role === 'stage' ? 'in stages' : `as the ${role}`;
+      throw new CompositionError(`${path}.block: '${ref.block}' stands only at ${definition.supports.positions.join(', ')}, so it cannot be used ${where}`);
     }
-    const raw: Record<string, unknown> = { ...entry.ref.options };
-    if (entry.role === 'head' && raw.numClasses === undefined) raw.numClasses = spec.numClasses;
-    if (entry.role === 'block') {
-      const shape = (definition.options as { shape?: Record<string, unknown> }).shape;
-      if (shape && 'dropPath' in shape && raw.dropPath === undefined && spec.dropPathRate > 0) {
-        raw.dropPath = depthBlocks > 1 ? (spec.dropPathRate * blockIndex) / (depthBlocks - 1) : 0;
+    const raw: Record<string, unknown> = { ...ref.options };
+    if (role === 'head' && raw.numClasses === undefined && optionNames(definition.options)?.includes('numClasses')) raw.numClasses = spec.numClasses;
+    if (definition.supports.dropPath) {
+      if (raw.dropPath === undefined && spec.dropPathRate > 0) {
+        raw.dropPath =
+          spec.dropPathSchedule === 'constant' ? spec.dropPathRate : dropPathBlocks > 1 ? (spec.dropPathRate * dropPathIndex) / (dropPathBlocks - 1) : 0;
       }
-      blockIndex++;
+      dropPathIndex++;
     }
-    const parsed = definition.options.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new CompositionError(`${entry.path}.options.${describeIssuePath(issue.path)}: ${issue.message} (block '${entry.ref.block}')`);
-    }
+    const options = parseBlockOptions(definition.options, raw, path, ref.block);
     const converted = convertSpec(current, definition.accepts);
     if (typeof converted === 'string') {
-      throw new CompositionError(`${entry.path}: block '${entry.ref.block}' cannot follow the previous stage: ${converted}`);
+      throw new CompositionError(`${path}: block '${ref.block}' cannot follow the previous stage: ${converted}`);
     }
     let output: FeatureSpec;
     try {
-      output = definition.outputSpec(converted, parsed.data);
+      output = definition.outputSpec(converted, options);
     } catch (error) {
-      throw new CompositionError(`${entry.path}: block '${entry.ref.block}' refuses its input (${describeSpec(converted)}): ${(error as Error).message}`);
+      throw new CompositionError(`${path}: block '${ref.block}' refuses its input (${describeSpec(converted)}): ${(error as Error).message}`);
     }
-    planned.push({ path: entry.path, name: entry.ref.block, definition, options: parsed.data, input: converted, output });
+    const prefix = entry.index === undefined ? entry.stage : `${entry.stage}.${entry.index}`;
+    planned.push({ path, stage: entry.stage, prefix, index: entry.index, role, block: ref.block, definition, options, input: converted, output });
     current = output;
   }
   if (current.layout !== 'vector') {
@@ -104,14 +162,17 @@ export function planModel(spec: ModelSpec, registry: Registry): PlannedBlock[] {
 }
 
 /**
- * A model built from a spec: `stem`, `stages.<i>.<j>` and `head` modules from any
- * registered plugins, with layout conversions between them.
+ * The one model class: every model, named or hand-written, is a spec built into a
+ * ComposedModel. Each block sits under its stage's state-dict prefix (a stage
+ * with a depth is a ModuleList, a stage named '' sits at the top level), with
+ * layout conversions between blocks.
  */
 export class ComposedModel extends VisionModel {
   readonly stem: Block;
-  readonly stageBlocks: ModuleList<ModuleList<Block>>;
   readonly head: Block;
-  private readonly plan: PlannedBlock[];
+  readonly plan: readonly PlannedBlock[];
+  private readonly blocks: readonly Block[];
+  private readonly stageModules = new Map<string, Block | ModuleList<Block>>();
   private readonly attentionBlock: Block | undefined;
 
   constructor(
@@ -127,32 +188,104 @@ export class ComposedModel extends VisionModel {
         numClasses: spec.numClasses,
         mean: spec.mean,
         std: spec.std,
-        interpolation: 'bicubic',
-        cropPct: 1,
-        classifier: 'head',
+        interpolation: spec.interpolation,
+        cropPct: spec.cropPct,
+        classifier: spec.head.name,
       },
       spec.seed,
     );
     this.plan = plan;
     const rng = new Rng(spec.seed);
-    const make = (p: PlannedBlock) => p.definition.create(p.input, p.options, rng);
-    this.stem = this.addModule('stem', make(plan[0]!));
-    this.stageBlocks = this.addModule('stages', new ModuleList<ModuleList<Block>>());
-    let k = 1;
-    for (const stage of spec.stages) {
-      const list = new ModuleList<Block>();
-      for (let j = 0; j < stage.depth; j++) list.push(make(plan[k++]!));
-      this.stageBlocks.push(list);
+    const blocks: Block[] = [];
+    try {
+      for (const p of plan) {
+        const block = p.definition.create(p.input, p.options, rng);
+        blocks.push(block);
+        this.mount(p, block);
+      }
+      this.checkUniqueKeys(blocks);
+    } catch (error) {
+      for (const block of blocks) block.dispose();
+      throw error;
     }
-    this.head = this.addModule('head', make(plan[k]!));
-    const all = this.allBlocks();
-    this.attentionBlock = [...all]
-      .reverse()
-      .find((b) => b.recordsAttention && b.inputSpec.layout === 'tokens' && b.inputSpec.numPrefixTokens >= 1);
+    this.blocks = blocks;
+    this.stem = blocks[0]!;
+    this.head = blocks[blocks.length - 1]!;
+    // The last block whose attention has the class token as a query (TransMix §3.2 reads the last one).
+    let attentionIndex = -1;
+    plan.forEach((p, i) => {
+      const { attention } = p.definition.supports;
+      if (attention === 'class' || (attention === 'self' && p.input.layout === 'tokens' && p.input.numPrefixTokens >= 1)) attentionIndex = i;
+    });
+    this.attentionBlock = attentionIndex >= 0 ? blocks[attentionIndex] : undefined;
   }
 
-  private allBlocks(): Block[] {
-    return [this.stem, ...[...this.stageBlocks].flatMap((s) => [...s]), this.head];
+  /** Puts a block under its state-dict prefix, making the containers on the way. */
+  private mount(p: PlannedBlock, block: Block): void {
+    if (p.stage === '') {
+      this.addInlineModule(block);
+      this.stageModules.set('', block);
+      return;
+    }
+    const parts = p.stage.split('.');
+    let parent: Module = this;
+    let path = '';
+    for (const part of parts.slice(0, -1)) {
+      path = path ? `${path}.${part}` : part;
+      parent = this.child(parent, part, () => new ModuleDict());
+    }
+    const last = parts[parts.length - 1]!;
+    if (p.index === undefined) {
+      this.attach(parent, last, block);
+      this.stageModules.set(p.stage, block);
+      return;
+    }
+    const list = this.child(parent, last, () => new ModuleList<Block>()) as ModuleList<Block>;
+    list.push(block);
+    this.stageModules.set(p.stage, list);
+  }
+
+  private readonly containers = new Map<Module, Map<string, Module>>();
+
+  private child(parent: Module, name: string, make: () => Module): Module {
+    let table = this.containers.get(parent);
+    if (!table) this.containers.set(parent, (table = new Map()));
+    let found = table.get(name);
+    if (!found) {
+      found = make();
+      this.attach(parent, name, found);
+      table.set(name, found);
+    }
+    return found;
+  }
+
+  private attach(parent: Module, name: string, module: Module): void {
+    if (parent === this) this.addModule(name, module);
+    else (parent as ModuleDict).set(name, module);
+  }
+
+  /** Two stages named '' (or a block whose names meet another's) must not write the same state-dict key. */
+  private checkUniqueKeys(blocks: readonly Block[]): void {
+    const owner = new Map<string, string>();
+    blocks.forEach((block, i) => {
+      const p = this.plan[i]!;
+      const prefix = p.prefix ? `${p.prefix}.` : '';
+      const keys = [...block.namedParameters(prefix).map(([k]) => k), ...block.namedBuffers(prefix).map(([k]) => k)];
+      for (const key of keys) {
+        const first = owner.get(key);
+        if (first && first !== p.path) throw new CompositionError(`${p.path}.name: its block's '${key}' is also written by ${first}; give one of the stages another name`);
+        owner.set(key, p.path);
+      }
+    });
+  }
+
+  /** The block (or, for a stage with a depth, the list of blocks) of a stage, by its spec name. */
+  stage(name: string): Block | ModuleList<Block> {
+    const found = this.stageModules.get(name);
+    if (!found) {
+      throw new CompositionError(`no stage named '${name}'; the stages are ${[...this.stageModules.keys()].map((k) => `'${k}'`).join(', ')}`);
+    }
+    return found;
   }
 
   get availableOutputs(): readonly OutputName[] {
@@ -161,16 +294,15 @@ export class ComposedModel extends VisionModel {
 
   stages(): StageInfo[] {
     const [h, w, c] = this.config.inputSize;
-    const blocks = this.allBlocks();
     return [
       stageInfo('input', { layout: 'image', height: h, width: w, channels: c }, 0),
-      ...this.plan.map((p, i) => stageInfo(`${p.path} ${p.name}`, p.output, blocks[i]!.numParameters())),
+      ...this.plan.map((p, i) => stageInfo(`${p.prefix || p.path} ${p.block}`, p.output, this.blocks[i]!.numParameters())),
     ];
   }
 
   protected run(images: tf.Tensor4D, ctx: ForwardContext, wantAttention: boolean): tf.Tensor2D {
     let x: Features = { layout: 'image', tensor: images };
-    for (const block of this.allBlocks()) {
+    for (const block of this.blocks) {
       x = convertFeatures(x, block.inputSpec.layout);
       ctx.captureAttention = wantAttention && block === this.attentionBlock;
       x = block.forward(x, ctx);

@@ -12,6 +12,7 @@ import type { TokenSpec } from '../tensor/layout.js';
 import { Rng } from '../tensor/random.js';
 import { tf } from '../tensor/tf.js';
 import { stageInfo, VisionModel, type StageInfo } from './vision-model.js';
+import { parseModelOptions, resolveImgSize } from '../compose/options.js';
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
 export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
@@ -106,16 +107,16 @@ export class VisionTransformer extends VisionModel {
 
   /** Tokens after the final norm [B, 1 + h·w, D] (timm's forward_features). */
   forwardFeatures(images: tf.Tensor4D, ctx: ForwardContext, wantAttention = false): tf.Tensor3D {
-    const { tokens } = this.patchEmbed.apply(images);
-    const x = this.posDrop.apply(prependClassToken(this.clsToken, tokens, this.posEmbed), ctx) as tf.Tensor3D;
-    return this.norm.apply(applyTransformerBlocks(this.blocks, x, ctx, this.tokenSpec, wantAttention)) as tf.Tensor3D;
+    const { tokens } = this.patchEmbed.forward(images);
+    const x = this.posDrop.forward(prependClassToken(this.clsToken, tokens, this.posEmbed), ctx) as tf.Tensor3D;
+    return this.norm.forward(applyTransformerBlocks(this.blocks, x, ctx, this.tokenSpec, wantAttention)) as tf.Tensor3D;
   }
 
   protected run(images: tf.Tensor4D, ctx: ForwardContext, wantAttention: boolean): tf.Tensor2D {
     const features = this.forwardFeatures(images, ctx, wantAttention);
     const [b, , d] = features.shape;
     const cls = tf.reshape(tf.slice(features, [0, 0, 0], [b, 1, d]), [b, d]);
-    return this.head.apply(this.headDrop.apply(cls, ctx)) as tf.Tensor2D;
+    return this.head.forward(this.headDrop.forward(cls, ctx)) as tf.Tensor2D;
   }
 }
 
@@ -131,23 +132,6 @@ const vitOptions = z
     seed: z.number().int().optional(),
   })
   .strict();
-
-/** Parses named-model options, naming the bad option in the error. */
-export function parseModelOptions<T extends z.ZodType>(schema: T, model: string, options: unknown): z.infer<T> {
-  const result = schema.safeParse(options ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const path = issue.path.join('.') || '(options)';
-    const value = issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k as PropertyKey], options);
-    throw new InvalidArgumentError(`${model} option ${path}`, value, issue.message);
-  }
-  return result.data;
-}
-
-export function resolveImgSize(imgSize: number | readonly [number, number] | undefined, fallback: number): [number, number] {
-  if (imgSize === undefined) return [fallback, fallback];
-  return typeof imgSize === 'number' ? [imgSize, imgSize] : [imgSize[0], imgSize[1]];
-}
 
 function deit(name: string, description: string, embedDim: number, numHeads: number): ModelDefinition {
   const defaults: ModelDefaults = {

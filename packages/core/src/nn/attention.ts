@@ -25,7 +25,7 @@ export function scaledDotProductAttention(
     // batchMatMul rather than tf.matMul: tfjs-wasm runs batched products in a scalar loop (ops/wasm-batch-matmul.ts).
     const logits = batchMatMul(q, k, false, true, scale);
     const probs = tf.softmax(logits) as tf.Tensor4D;
-    const dropped = dropout ? dropout.module.apply(probs, dropout.ctx) : probs;
+    const dropped = dropout ? dropout.module.forward(probs, dropout.ctx) : probs;
     return { output: batchMatMul(dropped, v) as tf.Tensor4D, probs };
   });
 }
@@ -70,7 +70,7 @@ export class Attention extends Module {
    * x [B, N, C] → [B, N, C]. When `record` is given the probabilities are handed
    * to the context (cut from the gradient), for augmentations that read them.
    */
-  apply(x: tf.Tensor3D, ctx: ForwardContext, record?: { grid: Grid; numPrefixTokens: number }): tf.Tensor3D {
+  forward(x: tf.Tensor3D, ctx: ForwardContext, record?: { grid: Grid; numPrefixTokens: number }): tf.Tensor3D {
     const [b, n, c] = x.shape;
     if (c !== this.dim) throw new InvalidArgumentError('x', `tensor of shape [${x.shape.join(', ')}]`, `a width of ${this.dim}`);
     const h = this.numHeads;
@@ -79,14 +79,14 @@ export class Attention extends Module {
       // The fused projection's channels are ordered (qkv, head, d) as in timm. Two 4-D
       // transposes ([B,N,3,C] → [3,B,N,C] → [3B,H,N,d]) and a split cost a third of what
       // one 5-D transpose and an unstack cost on wasm, forward and backward (measured).
-      const qkvFirst = tf.transpose(tf.reshape(this.qkv.apply(x), [b, n, 3, c]), [2, 0, 1, 3]);
+      const qkvFirst = tf.transpose(tf.reshape(this.qkv.forward(x), [b, n, 3, c]), [2, 0, 1, 3]);
       const heads = tf.transpose(tf.reshape(qkvFirst, [3 * b, n, h, d]), [0, 2, 1, 3]);
       const [q, k, v] = tf.split(heads, 3, 0).map((t) => tf.reshape(t, [b, h, n, d])) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
       const { output, probs } = scaledDotProductAttention(q, k, v, this.scale, { module: this.attnDrop, ctx });
       // Kept past this scope: the context owns the record until the model hands it out.
       if (record) ctx.recordAttention({ probs: tf.keep(stopGradient(probs)) as tf.Tensor4D, ...record });
       const merged = tf.reshape(tf.transpose(output, [0, 2, 1, 3]), [b, n, c]);
-      return this.projDrop.apply(this.proj.apply(merged), ctx) as tf.Tensor3D;
+      return this.projDrop.forward(this.proj.forward(merged), ctx) as tf.Tensor3D;
     });
   }
 }

@@ -60,7 +60,7 @@ export class ClassAttention extends Module {
    * x [B, N, C] with the class token first → the class token's update [B, 1, C].
    * With `record`, the probabilities [B, heads, 1, N] go to the context, cut from the gradient.
    */
-  apply(x: tf.Tensor3D, ctx: ForwardContext, record?: { grid: Grid; numPrefixTokens: number }): tf.Tensor3D {
+  forward(x: tf.Tensor3D, ctx: ForwardContext, record?: { grid: Grid; numPrefixTokens: number }): tf.Tensor3D {
     const [b, n, c] = x.shape;
     if (x.rank !== 3 || c !== this.dim) throw new InvalidArgumentError('x', `tensor of shape [${x.shape.join(', ')}]`, `tokens [B, N, ${this.dim}]`);
     const h = this.numHeads;
@@ -68,13 +68,13 @@ export class ClassAttention extends Module {
     return tf.tidy(() => {
       const heads = (t: tf.Tensor, rows: number) => tf.transpose(tf.reshape(t, [b, rows, h, d]), [0, 2, 1, 3]) as tf.Tensor4D;
       const cls = tf.slice(x, [0, 0, 0], [b, 1, c]);
-      const q = heads(this.q.apply(cls), 1);
-      const k = heads(this.k.apply(x), n);
-      const v = heads(this.v.apply(x), n);
+      const q = heads(this.q.forward(cls), 1);
+      const k = heads(this.k.forward(x), n);
+      const v = heads(this.v.forward(x), n);
       const { output, probs } = scaledDotProductAttention(q, k, v, this.scale, { module: this.attnDrop, ctx });
       if (record) ctx.recordAttention({ probs: tf.keep(stopGradient(probs)) as tf.Tensor4D, ...record });
       const merged = tf.reshape(tf.transpose(output, [0, 2, 1, 3]), [b, 1, c]);
-      return this.projDrop.apply(this.proj.apply(merged), ctx) as tf.Tensor3D;
+      return this.projDrop.forward(this.proj.forward(merged), ctx) as tf.Tensor3D;
     });
   }
 }

@@ -99,12 +99,12 @@ export class ConvNormAct extends Module {
     return size;
   }
 
-  apply(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
+  forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     return tf.tidy(() => {
       let h = x;
       for (const step of this.proj.steps) {
-        if (step instanceof Conv2d) h = step.apply(h);
-        else if (step instanceof BatchNorm2d) h = step.apply(h, ctx);
+        if (step instanceof Conv2d) h = step.forward(h);
+        else if (step instanceof BatchNorm2d) h = step.forward(h, ctx);
         else h = step.fn(h) as tf.Tensor4D;
       }
       return h;

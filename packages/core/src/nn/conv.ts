@@ -75,7 +75,7 @@ export class Conv2d extends Module {
     ];
   }
 
-  apply(x: tf.Tensor4D): tf.Tensor4D {
+  forward(x: tf.Tensor4D): tf.Tensor4D {
     if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
       throw new InvalidArgumentError('x', `tensor of shape [${x.shape.join(', ')}]`, `an NHWC batch with ${this.inChannels} channels`);
     }

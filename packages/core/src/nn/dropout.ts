@@ -23,7 +23,7 @@ export class Dropout extends Module {
     checkNumber('rate', rate, 0, 1 - Number.EPSILON);
   }
 
-  apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+  forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     if (!ctx.training || this.rate === 0) return x;
     return keepScaled(x, x.shape, this.rate, ctx);
   }
@@ -40,7 +40,7 @@ export class DropPath extends Module {
     checkNumber('rate', rate, 0, 1 - Number.EPSILON);
   }
 
-  apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+  forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     if (!ctx.training || this.rate === 0) return x;
     return keepScaled(x, [x.shape[0], ...new Array<number>(x.rank - 1).fill(1)], this.rate, ctx);
   }

@@ -26,7 +26,7 @@ export class LayerScale extends Module {
     this.gamma = this.addParameter('gamma', constant(initValue)([channels], rng));
   }
 
-  apply(x: tf.Tensor): tf.Tensor {
+  forward(x: tf.Tensor): tf.Tensor {
     return layerScale(x, this.gamma as tf.Tensor1D);
   }
 }

@@ -32,7 +32,7 @@ export class Linear extends Module {
     this.bias = options.bias === false ? null : this.addParameter('bias', zeros([outFeatures], rng), { weightDecay: false });
   }
 
-  apply(x: tf.Tensor): tf.Tensor {
+  forward(x: tf.Tensor): tf.Tensor {
     return linear(x, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D | null);
   }
 }

@@ -27,10 +27,10 @@ export class Mlp extends Module {
     this.activation = options.activation ?? gelu;
   }
 
-  apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+  forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     return tf.tidy(() => {
-      const h = this.drop.apply(this.activation(this.fc1.apply(x)), ctx);
-      return this.drop.apply(this.fc2.apply(h), ctx);
+      const h = this.drop.forward(this.activation(this.fc1.forward(x)), ctx);
+      return this.drop.forward(this.fc2.forward(h), ctx);
     });
   }
 }

@@ -43,6 +43,13 @@ export interface LoadStateDictResult {
   readonly unexpectedKeys: string[];
 }
 
+/** Key prefix of inline children; a registered name can never contain it. */
+const INLINE = '\u0000';
+
+function childPrefix(prefix: string, name: string): string {
+  return name.startsWith(INLINE) ? prefix : `${prefix}${name}.`;
+}
+
 /**
  * A tree of layers with named parameters, in the manner of PyTorch's nn.Module, so
  * that `blocks.3.attn.qkv.weight` means the same thing here as in the official
@@ -87,6 +94,16 @@ export abstract class Module {
     return module;
   }
 
+  /**
+   * Registers `module` without a name of its own: its parameters, buffers and
+   * children read as this module's (a spec stage named '', whose `cls_token` or
+   * `norm` sits at the top level of the state dict, as in timm's ViT).
+   */
+  protected addInlineModule<M extends Module>(module: M): M {
+    this.children.set(`${INLINE}${this.children.size}`, module);
+    return module;
+  }
+
   private checkFreeName(name: string): void {
     if (!/^[A-Za-z0-9_]+$/.test(name)) throw new InvalidArgumentError('name', name, 'letters, digits and underscores');
     if (this.ownParameters.has(name) || this.ownBuffers.has(name) || this.children.has(name)) {
@@ -94,23 +111,23 @@ export abstract class Module {
     }
   }
 
-  /** Direct children, in registration order. */
+  /** Direct children, in registration order; an inline child (see addInlineModule) has the name ''. */
   namedChildren(): Array<[string, Module]> {
-    return [...this.children];
+    return [...this.children].map(([name, child]) => [name.startsWith(INLINE) ? '' : name, child]);
   }
 
   /** Every parameter of this module and its descendants, with dotted names. */
   namedParameters(prefix = ''): Array<[string, Parameter]> {
     const out: Array<[string, Parameter]> = [];
     for (const [name, p] of this.ownParameters) out.push([prefix + name, p]);
-    for (const [name, child] of this.children) out.push(...child.namedParameters(`${prefix}${name}.`));
+    for (const [name, child] of this.children) out.push(...child.namedParameters(childPrefix(prefix, name)));
     return out;
   }
 
   namedBuffers(prefix = ''): Array<[string, Buffer]> {
     const out: Array<[string, Buffer]> = [];
     for (const [name, b] of this.ownBuffers) out.push([prefix + name, b]);
-    for (const [name, child] of this.children) out.push(...child.namedBuffers(`${prefix}${name}.`));
+    for (const [name, child] of this.children) out.push(...child.namedBuffers(childPrefix(prefix, name)));
     return out;
   }
 
@@ -223,5 +240,24 @@ export class ModuleList<M extends Module = Module> extends Module implements Ite
 
   [Symbol.iterator](): Iterator<M> {
     return this.items[Symbol.iterator]();
+  }
+}
+
+/** Named child modules, as PyTorch's nn.ModuleDict: a container whose keys are state-dict prefixes. */
+export class ModuleDict<M extends Module = Module> extends Module {
+  private readonly items = new Map<string, M>();
+
+  set(name: string, item: M): M {
+    this.addModule(name, item);
+    this.items.set(name, item);
+    return item;
+  }
+
+  get(name: string): M | undefined {
+    return this.items.get(name);
+  }
+
+  keys(): string[] {
+    return [...this.items.keys()];
   }
 }

@@ -25,7 +25,7 @@ export class LayerNorm extends Module {
     this.bias = this.addParameter('bias', zeros([channels], rng), { weightDecay: false });
   }
 
-  apply(x: tf.Tensor): tf.Tensor {
+  forward(x: tf.Tensor): tf.Tensor {
     if (x.shape[x.rank - 1] !== this.channels) {
       throw new InvalidArgumentError('x', `tensor of shape [${x.shape.join(', ')}]`, `a last axis of ${this.channels}`);
     }
@@ -64,7 +64,7 @@ export class BatchNorm2d extends Module {
     this.numBatchesTracked = this.addBuffer('num_batches_tracked', tf.scalar(0));
   }
 
-  apply(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
+  forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     if (x.rank !== 4 || x.shape[3] !== this.channels) {
       throw new InvalidArgumentError('x', `tensor of shape [${x.shape.join(', ')}]`, `an NHWC batch with ${this.channels} channels`);
     }

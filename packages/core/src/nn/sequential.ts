@@ -5,7 +5,7 @@ import { Module } from './module.js';
 
 /** A step with parameters: any module whose `apply` maps one tensor to one tensor. */
 export interface SequentialModule extends Module {
-  apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor;
+  forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor;
 }
 
 /** A parameterless step (an activation): it occupies an index but owns no state. */
@@ -45,10 +45,10 @@ export class Sequential extends Module {
     return step;
   }
 
-  apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+  forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     let y = x;
     for (const step of this.steps) {
-      const next = step instanceof Module ? step.apply(y, ctx) : step(y, ctx);
+      const next = step instanceof Module ? step.forward(y, ctx) : step(y, ctx);
       // Intermediates are the caller's to free (inside its tf.tidy); the input is not ours to dispose.
       y = next;
     }

@@ -2,6 +2,8 @@ import semver from 'semver';
 import { CompositionError, InvalidArgumentError } from '../errors.js';
 import type { VisionModel } from '../models/vision-model.js';
 import { CORE_VERSION } from '../version.js';
+import { closestNames } from './names.js';
+import { composeModel } from '../compose/composed-model.js';
 import type { AugmentationDefinition, BlockDefinition, ModelDefinition, ModelOptions, TesseraPlugin } from './types.js';
 
 export interface Registered<T> {
@@ -14,38 +16,6 @@ export interface Registered<T> {
 function globToRegExp(pattern: string): RegExp {
   const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
   return new RegExp(`^${escaped}$`);
-}
-
-/** Levenshtein distance, for "did you mean" suggestions. */
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
-}
-
-/**
- * The closest names to `name`, best first, at most three: names that contain it
- * (`deit_tiny` → `deit_tiny_patch16_224`, shortest first), then names within an edit
- * distance of a third of its length (typos).
- */
-export function closestNames(name: string, candidates: Iterable<string>): string[] {
-  const all = [...candidates];
-  const containing = all.filter((c) => c !== name && c.includes(name)).sort((x, y) => x.length - y.length || x.localeCompare(y));
-  const limit = Math.max(2, Math.ceil(name.length / 3));
-  const near = all
-    .map((c) => [c, editDistance(name, c)] as const)
-    .filter(([c, d]) => d <= limit && !containing.includes(c))
-    .sort((x, y) => x[1] - y[1] || x[0].localeCompare(y[0]))
-    .map(([c]) => c);
-  return [...containing, ...near].slice(0, 3);
 }
 
 function unknownName(kind: string, name: string, known: Iterable<string>): CompositionError {
@@ -147,6 +117,9 @@ export class Registry {
 
   /** Builds a named model, as timm's create_model: `createModel('deit_tiny_patch16_224', {numClasses: 10})`. */
   createModel(name: string, options: ModelOptions = {}): VisionModel {
-    return this.getModel(name).definition.create(options);
+    const { definition } = this.getModel(name);
+    if (definition.spec) return composeModel(definition.spec(options), this);
+    if (definition.create) return definition.create(options);
+    throw new CompositionError(`model '${name}' defines neither spec() nor create()`);
   }
 }

@@ -5,6 +5,7 @@ import type { FeatureSpec, Features, Layout } from '../tensor/layout.js';
 import type { Rng } from '../tensor/random.js';
 import type { tf } from '../tensor/tf.js';
 import type { VisionModel } from '../models/vision-model.js';
+import type { ModelSpecInput } from '../compose/spec.js';
 
 /**
  * A module that can stand in a composed model: it takes features in one layout and
@@ -18,15 +19,28 @@ export abstract class Block extends Module {
     super();
   }
 
-  /** True when the block can record its attention probabilities for augmentations (TransMix). */
-  get recordsAttention(): boolean {
-    return false;
-  }
-
   abstract forward(x: Features, ctx: ForwardContext): Features;
 }
 
-export type BlockKind = 'stem' | 'block' | 'head';
+/**
+ * Where a block may stand in a spec: the `stem` (images in), a `stage` (the body),
+ * a `transition` between stages (a downsampling embedding such as UniFormer's
+ * `patch_embed2`, listed in `stages`), or the `head` (logits out).
+ */
+export type BlockPosition = 'stem' | 'stage' | 'transition' | 'head';
+
+/** What a block declares about itself; core and the harness read this, never the option schema's internals. */
+export interface BlockSupports {
+  readonly positions: readonly BlockPosition[];
+  /** Takes a `dropPath` rate option, which the model's `dropPathRate` schedule fills in. */
+  readonly dropPath: boolean;
+  /** Records self-attention [B, heads, N, N] ('self') or class attention [B, heads, 1, N] ('class') when the context asks. */
+  readonly attention: false | 'self' | 'class';
+  /** Reads its token grid from the features it receives, so the grid may change from call to call. */
+  readonly dynamicGrid: boolean;
+  /** Options a forward call may change through `overrides` (e.g. FlexiViT's patchSize). */
+  readonly overridable: readonly string[];
+}
 
 /**
  * What a plugin contributes for composition: a factory for one kind of block.
@@ -34,12 +48,14 @@ export type BlockKind = 'stem' | 'block' | 'head';
  * runs before any tensor is made, so an impossible spec fails at once.
  */
 export interface BlockDefinition<Options = Record<string, unknown>> {
-  readonly kind: BlockKind;
   readonly description: string;
+  readonly supports: BlockSupports;
   /** Input layouts the block accepts; the composer converts image ↔ tokens where it can. */
   readonly accepts: readonly Layout[];
-  /** Schema of the options; errors name the path of the bad option. */
+  /** Schema of the options (a strict object); errors name the path of the bad option. */
   readonly options: z.ZodType<Options>;
+  /** Small, fast option sets that build on a small input (tests, property checks, `tessera check`). */
+  readonly examples: readonly Record<string, unknown>[];
   outputSpec(input: FeatureSpec, options: Options): FeatureSpec;
   create(input: FeatureSpec, options: Options, rng: Rng): Block;
 }
@@ -57,14 +73,26 @@ export interface ModelOptions {
   readonly [option: string]: unknown;
 }
 
-/** A named model configuration (timm's registered model functions). */
+/**
+ * A named model configuration (timm's registered model functions): it yields the
+ * spec that the one builder, `composeModel`, turns into a `ComposedModel`.
+ */
 export interface ModelDefinition {
   readonly description: string;
   /** Paper or source the configuration comes from. */
   readonly paper?: string;
-  /** Defaults before options: input size, classes, normalisation. */
-  readonly defaults: ModelDefaults;
-  create(options: ModelOptions): VisionModel;
+  /** The full spec for these options; a bad option is an InvalidArgumentError naming it. */
+  spec?(options: ModelOptions): ModelSpecInput;
+  /**
+   * timm's checkpoint_filter_fn: an official state dict (PyTorch names and layouts)
+   * → this model's (e.g. a position embedding resized to the model's grid). The
+   * caller's tensors are not disposed; new tensors it returns are the caller's to free.
+   */
+  checkpointFilter?(stateDict: Record<string, tf.Tensor>, model: VisionModel): Record<string, tf.Tensor>;
+  /** @deprecated hand-wired models, until every named model is a spec. */
+  readonly defaults?: ModelDefaults;
+  /** @deprecated hand-wired models, until every named model is a spec. */
+  create?(options: ModelOptions): VisionModel;
 }
 
 /** The preprocessing and head facts that ship with a model (timm's pretrained cfg). */
@@ -123,6 +151,12 @@ export interface Augmentation<Params = unknown> {
 
 export interface AugmentationDefinition<Options = Record<string, unknown>> {
   readonly description: string;
+  /**
+   * True when the augmentation takes a `labelSmoothing` option and smooths the
+   * targets itself (Mixup smooths before mixing, as timm), so a trainer hands it
+   * one-hot targets and passes its smoothing through that option.
+   */
+  readonly smoothsLabels?: boolean;
   readonly options: z.ZodType<Options>;
   create(options: Options): Augmentation;
 }

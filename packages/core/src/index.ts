@@ -39,7 +39,7 @@ export { bilinearResizeMatrix, PATCH_RESAMPLE_PRESETS, patchResamplePinv, resamp
 
 // Modules and layers
 export { Module, ModuleDict, ModuleList, type Buffer, type LoadStateDictOptions, type LoadStateDictResult, type Parameter, type ParameterOptions, type TorchLayout } from './nn/module.js';
-export { ForwardContext, type AttentionRecord } from './nn/context.js';
+export { ForwardContext, type AttentionRecord, type StageOverrides } from './nn/context.js';
 export { constant, kaimingNormalFanOut, ones, truncNormal, uniformFanIn, zeros, type Initializer } from './nn/init.js';
 export { LayerScale } from './nn/layer-scale.js';
 export { Sequential, type SequentialFunction, type SequentialModule, type SequentialStep } from './nn/sequential.js';

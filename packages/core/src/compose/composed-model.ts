@@ -1,5 +1,5 @@
-import { CompositionError } from '../errors.js';
-import type { ForwardContext } from '../nn/context.js';
+import { CompositionError, InvalidArgumentError } from '../errors.js';
+import type { ForwardContext, StageOverrides } from '../nn/context.js';
 import { Module, ModuleDict, ModuleList } from '../nn/module.js';
 import { stageInfo, VisionModel, type StageInfo } from '../models/vision-model.js';
 import type { Registry } from '../plugin/registry.js';
@@ -288,6 +288,33 @@ export class ComposedModel extends VisionModel {
     return found;
   }
 
+  /** Every override names a stage of this model and an option its block declares overridable. */
+  protected override checkOverrides(overrides: StageOverrides): void {
+    if (overrides === null || typeof overrides !== 'object' || Array.isArray(overrides)) {
+      throw new InvalidArgumentError('overrides', overrides, '{ [stageName]: { option: value } }');
+    }
+    for (const [stage, options] of Object.entries(overrides)) {
+      const planned = this.plan.filter((p) => p.stage === stage);
+      if (!planned.length) {
+        const names = [...new Set(this.plan.map((p) => `'${p.stage}'`))].join(', ');
+        throw new InvalidArgumentError('overrides', stage, `a stage name of ${this.config.name}: ${names}`);
+      }
+      if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+        throw new InvalidArgumentError(`overrides['${stage}']`, options, '{ option: value }');
+      }
+      const allowed = [...new Set(planned.flatMap((p) => p.definition.supports.overridable))];
+      for (const [option, value] of Object.entries(options)) {
+        if (!allowed.includes(option)) {
+          throw new InvalidArgumentError(
+            `overrides['${stage}'].${option}`,
+            value,
+            allowed.length ? `one of the options ${planned[0]!.block} lets a call change: ${allowed.join(', ')}` : `nothing: ${planned[0]!.block} lets a call change no option`,
+          );
+        }
+      }
+    }
+  }
+
   get availableOutputs(): readonly OutputName[] {
     return this.attentionBlock ? ['clsAttention'] : [];
   }
@@ -302,12 +329,14 @@ export class ComposedModel extends VisionModel {
 
   protected run(images: tf.Tensor4D, ctx: ForwardContext, wantAttention: boolean): tf.Tensor2D {
     let x: Features = { layout: 'image', tensor: images };
-    for (const block of this.blocks) {
+    for (const [i, block] of this.blocks.entries()) {
+      ctx.overrides = ctx.stageOverrides[this.plan[i]!.stage];
       x = convertFeatures(x, block.inputSpec.layout);
       ctx.captureAttention = wantAttention && block === this.attentionBlock;
       x = block.forward(x, ctx);
     }
     ctx.captureAttention = false;
+    ctx.overrides = undefined;
     if (x.layout !== 'vector') throw new CompositionError(`the head produced ${x.layout} features instead of logits`);
     return x.tensor;
   }

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, TesseraError } from '../errors.js';
-import { ForwardContext } from '../nn/context.js';
+import { ForwardContext, type StageOverrides } from '../nn/context.js';
 import { Module } from '../nn/module.js';
 import type { ClsAttention, ModelDefaults, ModelOutputs, OutputName } from '../plugin/types.js';
 import { describeSpec, specShape, type FeatureSpec } from '../tensor/layout.js';
@@ -18,6 +18,11 @@ export interface ForwardOptions {
   readonly rng?: Rng;
   /** Named outputs to return beside the logits. */
   readonly outputs?: readonly OutputName[];
+  /**
+   * Options to change for this call only, per spec stage: `{ [stageName]: { patchSize: 8 } }`.
+   * Only options the stage's block lists in `supports.overridable`; checked before any compute.
+   */
+  readonly overrides?: StageOverrides;
 }
 
 /** One row of a model summary: a stage, its layout and the shape after it. */
@@ -71,9 +76,10 @@ export abstract class VisionModel extends Module {
         );
       }
     }
+    if (options.overrides !== undefined) this.checkOverrides(options.overrides);
     // One switch for every layer: dropout, drop path and BatchNorm all read the context's mode.
     const training = options.training ?? this.training;
-    const ctx = new ForwardContext(training, options.rng ?? this.defaultRng);
+    const ctx = new ForwardContext(training, options.rng ?? this.defaultRng, options.overrides ?? {});
     const wantAttention = wanted.includes('clsAttention');
     // Blocks from any plugin may leave intermediates behind; the scope frees them.
     const logits = tf.tidy(() => this.run(images, ctx, wantAttention));
@@ -83,6 +89,14 @@ export abstract class VisionModel extends Module {
     const clsAttention = classTokenAttention(record.probs, record.grid, record.numPrefixTokens);
     record.probs.dispose();
     return { logits, clsAttention };
+  }
+
+  /** Refuses per-call overrides the model cannot apply; a model without overridable stage options takes none. */
+  protected checkOverrides(overrides: StageOverrides): void {
+    const stages = overrides && typeof overrides === 'object' ? Object.keys(overrides) : [];
+    if (overrides === null || typeof overrides !== 'object' || stages.length) {
+      throw new InvalidArgumentError('overrides', overrides, `nothing: ${this.config.name} has no stage options a call may change`);
+    }
   }
 
   /** Logits in eval mode, with every intermediate freed. */

@@ -12,6 +12,7 @@ import { loadPlugins } from './plugins.js';
 import { createReporter } from './progress.js';
 import { addRobustnessCommand } from './robustness/command.js';
 import { NonFiniteLossError, train, type TrainResult } from './train/trainer.js';
+import { parsePatchSizes } from './train/patch-sizes.js';
 
 /** Exit code of a run stopped by a NaN or infinite loss (the last checkpoint is intact). */
 export const EXIT_DIVERGED = 3;
@@ -47,6 +48,15 @@ const augmentList = (value: string) => {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+const patchSizeList = (value: string) => {
+  try {
+    return parsePatchSizes(value);
+  } catch (error) {
+    throw new FlagError((error as Error).message);
+  }
+};
+const PATCH_SIZES_HELP = "FlexiViT: evaluate/train at these patch sizes (comma-separated); without a list, the paper's ten at 240 px, else every divisor of the image size leaving a 2x2 grid";
+
 const backendOption = () => new Option('--backend <name>', 'tensor backend').choices(BACKENDS as unknown as string[]).default('auto');
 const pluginOption = () => new Option('--plugin <package>', 'also register the plugins a package (or file) exports; repeatable').argParser(collect).default([]);
 
@@ -71,7 +81,12 @@ function printResult(io: Io, json: boolean, result: TrainResult, label = 'valida
   }
   io.out(`${label} top-1 ${(result.top1 * 100).toFixed(2)}%  top-5 ${(result.top5 * 100).toFixed(2)}%  loss ${result.loss.toFixed(4)}`);
   io.out(`${result.steps} steps, ${result.imagesPerSecond.toFixed(1)} train img/s on ${result.backend}, ${result.seconds.toFixed(1)} s`);
+  for (const m of result.patchSizes ?? []) io.out(formatPatchSizeLine(m));
   io.out(`run folder ${result.runDir} (report.html, metrics.jsonl, checkpoint.json)`);
+}
+
+function formatPatchSizeLine(m: { patchSize: number; tokens: number; top1: number; top5: number; imagesPerSecond: number }): string {
+  return `patch ${String(m.patchSize).padStart(3)}  ${String(m.tokens).padStart(5)} tokens  top-1 ${(m.top1 * 100).toFixed(2).padStart(6)}%  top-5 ${(m.top5 * 100).toFixed(2).padStart(6)}%  ${m.imagesPerSecond.toFixed(1)} img/s`;
 }
 
 function defaultRunDir(model: string): string {
@@ -108,6 +123,8 @@ type TrainFlags = {
   resume?: string;
   json?: boolean;
   quiet?: boolean;
+  patchSizes?: number[] | true;
+  teacher?: string;
 };
 
 /**
@@ -158,6 +175,8 @@ function addTrainOptions(cmd: Command): Command {
     .option('--seed <n>', 'seed of initialisation, data order, augmentation and dropout', integer(0), TRAIN_DEFAULTS.seed)
     .addOption(backendOption())
     .option('--out <dir>', 'run folder (default runs/<model>-<time>)')
+    .option('--patch-sizes [list]', `${PATCH_SIZES_HELP}; training draws one per step (seeded), then evaluates at each`, patchSizeList)
+    .option('--teacher <run>', 'distil from this run folder: loss KL(teacher ‖ student) at T = 1 on the same augmented images; the student starts from its weights')
     .option('--json', 'print one JSON object with the final metrics as the last stdout line')
     .option('--quiet', 'no progress output');
 }
@@ -191,6 +210,8 @@ function flagsToConfig(flags: TrainFlags): TrainConfig {
     seed: flags.seed,
     backend: flags.backend,
     out: flags.out ?? defaultRunDir(flags.model),
+    ...(flags.patchSizes !== undefined ? { patchSizes: flags.patchSizes } : {}),
+    ...(flags.teacher !== undefined ? { teacher: resolve(flags.teacher) } : {}),
   };
 }
 
@@ -287,16 +308,18 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
     .option('--test-size <n>', 'number of examples', integer(1))
     .option('--batch-size <n>', 'evaluation batch size', integer(1), 128)
     .option('--ema', 'evaluate the EMA weights of the run')
+    .option('--patch-sizes [list]', `${PATCH_SIZES_HELP}; reports accuracy and images/s per size and adds the accuracy-vs-patch-size chart to the run's report`, patchSizeList)
     .addOption(pluginOption())
     .addOption(backendOption())
     .option('--json', 'print one JSON object with the metrics as the last stdout line')
-    .action(async (flags: { checkpoint?: string; model?: string; data?: string; imgSize?: number; testSize?: number; batchSize: number; ema?: boolean; plugin: string[]; backend: BackendChoice; json?: boolean }) => {
+    .action(async (flags: { checkpoint?: string; model?: string; data?: string; imgSize?: number; testSize?: number; batchSize: number; ema?: boolean; patchSizes?: number[] | true; plugin: string[]; backend: BackendChoice; json?: boolean }) => {
       try {
         const result = await evaluateRun({ ...flags, plugins: flags.plugin });
         if (flags.json) io.out(JSON.stringify(result));
         else {
           io.out(`${result.model} on ${result.data} (${result.images} images, ${result.weights})`);
           io.out(`top-1 ${(result.top1 * 100).toFixed(2)}%  top-5 ${(result.top5 * 100).toFixed(2)}%  loss ${result.loss.toFixed(4)}  ${result.imagesPerSecond.toFixed(1)} img/s on ${result.backend}`);
+          for (const m of result.patchSizes ?? []) io.out(formatPatchSizeLine(m));
         }
       } catch (error) {
         exitCode = fail(io, Boolean(flags.json), error);

@@ -36,6 +36,13 @@ export interface TrainConfig {
   readonly seed: number;
   readonly backend: BackendChoice;
   readonly out: string;
+  /**
+   * FlexiViT training: one patch size per step, drawn uniformly from this list with a generator
+   * seeded by (seed, step). `true`: the defaults for the image size (resolved and saved at the start).
+   */
+  readonly patchSizes?: readonly number[] | true;
+  /** Distil from this run folder's model (KL to its probabilities at T = 1); the student starts from its weights. */
+  readonly teacher?: string;
 }
 
 /** The defaults of `tessera train`: a DeiT-style recipe scaled to small runs. */

@@ -1,9 +1,14 @@
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { InvalidArgumentError, loadSafetensors, setBackend, tf, type BackendChoice, type VisionModel } from '@tessera/core';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { InvalidArgumentError, loadSafetensors, setBackend, tf, writeFileAtomic, type BackendChoice, type VisionModel } from '@tessera/core';
 import { openDataset, type ImageDataset } from './data/index.js';
 import { describeEnvironment } from './environment.js';
 import { evaluate } from './evaluate.js';
+import { evaluatePatchSizes, resolvePatchSizes, type PatchSizeMetrics } from './flexible.js';
+import { writeReport } from './report/report.js';
+import type { TrainConfig } from './config.js';
+import { readMetrics, type TrainResult } from './train/trainer.js';
 import { buildModel, defaultImgSize, resolveModelRef, type ModelRef } from './model.js';
 import { loadPlugins } from './plugins.js';
 import { loadCheckpointTensors, readCheckpoint } from './train/checkpoint.js';
@@ -21,6 +26,8 @@ export interface EvalOptions {
   /** Evaluate the checkpoint's EMA weights instead of the trained ones. */
   readonly ema?: boolean;
   readonly seed?: number;
+  /** Also evaluate at each of these patch sizes (`true`: the defaults for the image size). */
+  readonly patchSizes?: readonly number[] | true;
 }
 
 export interface EvalResult {
@@ -34,7 +41,11 @@ export interface EvalResult {
   readonly data: string;
   readonly backend: string;
   readonly weights: string;
+  readonly patchSizes?: readonly PatchSizeMetrics[];
 }
+
+/** Where `tessera eval --patch-sizes` leaves its numbers in a run folder (the report draws them). */
+export const PATCH_SIZE_EVAL_FILE = 'eval-patch-sizes.json';
 
 /** A trained model ready to evaluate, and the test split it was configured for. */
 export interface LoadedEvaluation {
@@ -101,7 +112,14 @@ export async function evaluateRun(options: EvalOptions): Promise<EvalResult> {
   const { model, dataset, data, runDir, weights } = await loadEvaluation(options);
   try {
     const metrics = await evaluate(model, dataset, options.batchSize ?? 128);
+    let perPatchSize: PatchSizeMetrics[] | undefined;
+    if (options.patchSizes) {
+      const { sizes, stages } = resolvePatchSizes(model, options.patchSizes === true ? true : [...options.patchSizes], model.config.inputSize[0]);
+      perPatchSize = await evaluatePatchSizes(model, dataset, options.batchSize ?? 128, sizes, stages);
+      if (runDir) await recordPatchSizes(runDir, perPatchSize);
+    }
     return {
+      ...(perPatchSize ? { patchSizes: perPatchSize } : {}),
       top1: metrics.top1,
       top5: metrics.top5,
       loss: metrics.loss,
@@ -116,4 +134,16 @@ export async function evaluateRun(options: EvalOptions): Promise<EvalResult> {
   } finally {
     model.dispose();
   }
+}
+
+/** Saves per-patch-size results in the run folder and redraws its report with the accuracy-vs-patch-size chart. */
+async function recordPatchSizes(runDir: string, results: readonly PatchSizeMetrics[]): Promise<void> {
+  await writeFileAtomic(join(runDir, PATCH_SIZE_EVAL_FILE), `${JSON.stringify(results, null, 2)}\n`);
+  const resultPath = join(runDir, 'result.json');
+  const configPath = join(runDir, 'config.json');
+  // An interrupted run has no result.json and no report yet; the numbers are still saved.
+  if (!existsSync(resultPath) || !existsSync(configPath)) return;
+  const result = JSON.parse(await readFile(resultPath, 'utf8')) as TrainResult;
+  const config = JSON.parse(await readFile(configPath, 'utf8')) as TrainConfig;
+  await writeReport(runDir, { config, result: { ...result, patchSizes: results }, environment: describeEnvironment(), metrics: await readMetrics(runDir) });
 }

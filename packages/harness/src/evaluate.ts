@@ -1,5 +1,10 @@
-import { Rng, tf, type VisionModel } from '@tessera/core';
+import { Rng, tf, type ForwardOptions, type StageOverrides, type VisionModel } from '@tessera/core';
 import { BatchLoader, type ImageDataset } from './data/index.js';
+
+/** Forward options with per-stage overrides for this call (none: the spec's options). */
+export function withOverrides(options: ForwardOptions, overrides: StageOverrides | undefined): ForwardOptions {
+  return overrides ? { ...options, overrides } : options;
+}
 
 export interface EvalMetrics {
   readonly top1: number;
@@ -20,8 +25,11 @@ export function inputOptions(model: VisionModel, dataset: ImageDataset) {
   };
 }
 
-/** Top-1 and top-5 accuracy (k capped at the class count) and mean cross-entropy over the whole split, in eval mode. */
-export async function evaluate(model: VisionModel, dataset: ImageDataset, batchSize: number): Promise<EvalMetrics> {
+/**
+ * Top-1 and top-5 accuracy (k capped at the class count) and mean cross-entropy over the whole split, in eval mode.
+ * `overrides` change block options for every call (e.g. the patch size of a FlexiViT stem).
+ */
+export async function evaluate(model: VisionModel, dataset: ImageDataset, batchSize: number, overrides?: StageOverrides): Promise<EvalMetrics> {
   const loader = new BatchLoader(dataset, { batchSize, shuffle: false, rng: new Rng(0), dropLast: false, ...inputOptions(model, dataset) });
   const k = Math.min(5, model.config.numClasses);
   let correct1 = 0;
@@ -33,7 +41,7 @@ export async function evaluate(model: VisionModel, dataset: ImageDataset, batchS
     const { images, labels } = batch;
     try {
       const [hits1, hitsK, loss] = tf.tidy(() => {
-        const logits = model.predict(images);
+        const logits = model.forward(images, withOverrides({ training: false }, overrides)).logits;
         const target = tf.tensor1d(labels, 'int32');
         const nll = tf.neg(tf.sum(tf.mul(tf.oneHot(target, model.config.numClasses), tf.logSoftmax(logits)), -1));
         const top = tf.topk(logits, k).indices;

@@ -41,6 +41,22 @@ export async function renderReport(input: ReportInput): Promise<string> {
     { name: 'val top-5', points: evalLines.map((m) => [m.step, m.top5 * 100]) },
   ];
   if (evalLines.some((m) => m.emaTop1 !== undefined)) accSeries.push({ name: 'EMA top-1', points: evalLines.map((m) => [m.step, (m.emaTop1 ?? Number.NaN) * 100]) });
+  const perPatchSize = input.result.patchSizes ?? [];
+  const patchCharts = perPatchSize.length
+    ? [
+        await lineChartSvg({
+          title: 'Accuracy against patch size (FlexiViT Figure 1)',
+          xTitle: 'patch size (px)',
+          yTitle: '%',
+          series: [
+            { name: 'val top-1', points: perPatchSize.map((m) => [m.patchSize, m.top1 * 100]) },
+            { name: 'val top-5', points: perPatchSize.map((m) => [m.patchSize, m.top5 * 100]) },
+          ],
+          yDomain: [0, 100],
+        }),
+        await lineChartSvg({ title: 'Evaluation speed against patch size', xTitle: 'patch size (px)', yTitle: 'images/s', series: [{ name: 'images/s', points: perPatchSize.map((m) => [m.patchSize, m.imagesPerSecond]) }] }),
+      ]
+    : [];
   const charts = trainLines.length
     ? [
         await lineChartSvg({ title: 'Loss', xTitle: 'optimizer step', yTitle: 'cross-entropy', series: lossSeries }),
@@ -83,6 +99,7 @@ pre { background: #f6f6f6; padding: 8px; overflow-x: auto; } .charts svg { displ
 ${table(final)}
 <h2>Curves</h2>
 <div class="charts">${charts.join('\n')}</div>
+${perPatchSize.length ? `<h2>Patch sizes</h2>\n<div class="charts">${patchCharts.join('\n')}</div>\n<table><tr><th>patch</th><th>tokens</th><th>top-1</th><th>top-5</th><th>images/s</th></tr>${perPatchSize.map((m) => `<tr><td>${m.patchSize}</td><td>${m.tokens}</td><td>${(m.top1 * 100).toFixed(2)} %</td><td>${(m.top5 * 100).toFixed(2)} %</td><td>${m.imagesPerSecond.toFixed(1)}</td></tr>`).join('')}</table>` : ''}
 <h2>Configuration</h2>
 ${table(configRows)}
 ${modelSpec}

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { oneHot, Rng, setBackend, softTargetCrossEntropy, tf, TesseraError, writeFileAtomic, type VisionModel } from '@tessera/core';
+import { chainAugmentations, oneHot, type Augmentation, Rng, setBackend, softTargetCrossEntropy, tf, TesseraError, writeFileAtomic, type VisionModel } from '@tessera/core';
 import { buildAugmentation } from '../augment.js';
 import type { TrainConfig } from '../config.js';
 import { BatchLoader, openDataset, type ImageDataset, type LoaderOptions } from '../data/index.js';
 import { describeEnvironment } from '../environment.js';
-import { evaluate, inputOptions, type EvalMetrics } from '../evaluate.js';
+import { evaluate, inputOptions, withOverrides, type EvalMetrics } from '../evaluate.js';
+import { evaluatePatchSizes, patchSizeOverrides, resolvePatchSizes, type PatchSizeMetrics } from '../flexible.js';
 import { buildModel } from '../model.js';
 import { loadPlugins } from '../plugins.js';
 import { createReporter, type Reporter } from '../progress.js';
@@ -15,6 +16,9 @@ import { AdamW, clipGradNorm } from './optimizer.js';
 import { loadCheckpointTensors, readCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { WeightEma } from './ema.js';
 import { cosineLr } from './schedule.js';
+import { klToTargets } from './distill.js';
+import { drawPatchSize } from './patch-sizes.js';
+import { initStudentFromTeacher, loadTeacher, type Teacher } from './teacher.js';
 
 /** The result of a run, printed as the last stdout line with --json. */
 export interface TrainResult {
@@ -35,6 +39,8 @@ export interface TrainResult {
   readonly params: number;
   readonly backend: string;
   readonly seconds: number;
+  /** With --patch-sizes: the final evaluation at every training patch size. */
+  readonly patchSizes?: readonly PatchSizeMetrics[];
 }
 
 /** A training step produced a loss or gradient that is not a finite number. */
@@ -54,7 +60,7 @@ export interface TrainIO {
 
 /** One line of metrics.jsonl. */
 export type MetricsLine =
-  | { type: 'train'; epoch: number; step: number; loss: number; lr: number; gradNorm: number; imagesPerSecond: number }
+  | { type: 'train'; epoch: number; step: number; loss: number; lr: number; gradNorm: number; imagesPerSecond: number; patchSize?: number }
   | { type: 'eval'; epoch: number; step: number; top1: number; top5: number; loss: number; emaTop1?: number; emaTop5?: number };
 
 export async function readMetrics(runDir: string): Promise<MetricsLine[]> {
@@ -73,6 +79,9 @@ interface Session {
   train: ImageDataset;
   test: ImageDataset;
   loaderOptions: LoaderOptions;
+  /** Resolved --patch-sizes and the stages they override. */
+  flexible?: { sizes: number[]; stages: string[] };
+  teacher?: Teacher;
 }
 
 async function openData(config: TrainConfig): Promise<{ train: ImageDataset; test: ImageDataset }> {
@@ -113,7 +122,30 @@ export async function train(configOrResume: TrainConfig | { resume: string; over
     dropPathRate: config.dropPath > 0 ? config.dropPath : undefined,
     seed: config.seed,
   });
+  let flexible: Session['flexible'];
+  let teacher: Teacher | undefined;
+  try {
+    if (config.patchSizes) {
+      flexible = resolvePatchSizes(model, config.patchSizes, model.config.inputSize[0]);
+      // Saved resolved, so a resumed run replays the same list (and, with the seed, the same draws).
+      config = { ...config, patchSizes: flexible.sizes };
+    }
+    if (config.teacher) {
+      const loaderInput = inputOptions(model, trainSet);
+      teacher = await loadTeacher(config.teacher, { numClasses: trainSet.numClasses, inChannels: trainSet.channels, mean: loaderInput.mean, std: loaderInput.std });
+      if (!resumed) {
+        const { loaded, skipped } = initStudentFromTeacher(model, teacher.model);
+        reporter.info(`student initialised from teacher ${teacher.runDir}: ${loaded.length} tensors${skipped.length ? `, kept initialisation for ${skipped.join(', ')}` : ''}`);
+      }
+    }
+  } catch (error) {
+    teacher?.model.dispose();
+    model.dispose();
+    throw error;
+  }
   const session: Session = {
+    ...(flexible ? { flexible } : {}),
+    ...(teacher ? { teacher } : {}),
     config,
     runDir,
     model,
@@ -133,6 +165,7 @@ export async function train(configOrResume: TrainConfig | { resume: string; over
     return await runSession(session, resumed, reporter);
   } finally {
     model.dispose();
+    teacher?.model.dispose();
   }
 }
 
@@ -143,7 +176,9 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
   const started = performance.now();
   const built = buildAugmentation(config.augment, model, config.smoothing);
   await mkdir(runDir, { recursive: true });
-  const augmentation = built?.augmentation;
+  // Distillation is the last post-forward step: its targets are the teacher's probabilities on the final (mixed) images.
+  const teacherStep = session.teacher?.step;
+  const augmentation: Augmentation | undefined = teacherStep ? (built ? chainAugmentations([built.augmentation, teacherStep]) : teacherStep) : built?.augmentation;
   const wantedOutputs = augmentation?.requiresOutputs ?? [];
   const params = model.namedParameters().filter(([, p]) => p.trainable);
   const variables = params.map(([, p]) => p.variable);
@@ -223,16 +258,19 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
   let trainMs = 0;
   let lastLoss = Number.NaN;
   let lastEval: (EvalMetrics & { emaTop1?: number; emaTop5?: number }) | undefined;
-  const trainStep = (images: tf.Tensor4D, labels: Int32Array, lr: number): { loss: number; gradNorm: number } => {
+  let perPatchSize: PatchSizeMetrics[] | undefined;
+  const trainStep = (images: tf.Tensor4D, labels: Int32Array, lr: number, patchSize: number | undefined): { loss: number; gradNorm: number } => {
+    const overrides = patchSize !== undefined ? patchSizeOverrides(session.flexible!.stages, patchSize) : undefined;
     const targets = oneHot(labels, numClasses, built?.smoothsLabels ? 0 : config.smoothing);
     const input = { images, targets };
     const augParams = augmentation?.sample(labels.length, augmentRng);
     const mixed = augmentation ? augmentation.apply(input, augParams) : input;
     const { value, grads } = tf.variableGrads(() => {
-      const outputs = model.forward(mixed.images, { training: true, rng: dropoutRng, outputs: wantedOutputs });
+      const outputs = model.forward(mixed.images, withOverrides({ training: true, rng: dropoutRng, outputs: wantedOutputs }, overrides));
       // afterForward rebuilds targets from the batch apply received (the unmixed labels), see Augmentation.afterForward.
       const finalTargets = augmentation?.afterForward ? augmentation.afterForward(input, augParams, outputs) : mixed.targets;
-      return softTargetCrossEntropy(outputs.logits, finalTargets);
+      // Distilling, the loss is KL(teacher ‖ student): the soft-target cross-entropy's gradient, read as a distance.
+      return teacherStep ? klToTargets(finalTargets, outputs.logits) : softTargetCrossEntropy(outputs.logits, finalTargets);
     }, variables);
     for (const t of [targets, mixed.images, mixed.targets]) if (t !== images && !t.isDisposed) t.dispose();
     const lossValue = value.dataSync()[0]!;
@@ -270,8 +308,10 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
       const { images, labels } = batch;
       let loss: number;
       let gradNorm: number;
+      // One patch size for the whole batch, from (seed, step) alone: a resumed run draws the same sequence.
+      const patchSize = session.flexible ? drawPatchSize(session.flexible.sizes, config.seed, step) : undefined;
       try {
-        const result = trainStep(images, labels, lr);
+        const result = trainStep(images, labels, lr, patchSize);
         loss = result.loss;
         gradNorm = result.gradNorm;
       } finally {
@@ -293,7 +333,7 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
       trainImages += labels.length;
       lastLoss = loss;
       const imagesPerSecond = (labels.length / ms) * 1000;
-      await log({ type: 'train', epoch: epoch + 1, step, loss, lr, gradNorm, imagesPerSecond });
+      await log({ type: 'train', epoch: epoch + 1, step, loss, lr, gradNorm, imagesPerSecond, ...(patchSize !== undefined ? { patchSize } : {}) });
       reporter.tick(step, { loss, imagesPerSecond });
       if (step === (epoch + 1) * stepsPerEpoch) await endEpoch();
     }
@@ -305,6 +345,10 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
       await checkpoint();
     }
     lastEval ??= await evaluateNow();
+    if (session.flexible) {
+      perPatchSize = await evaluatePatchSizes(model, session.test, config.evalBatchSize, session.flexible.sizes, session.flexible.stages);
+      for (const m of perPatchSize) reporter.info(`patch ${m.patchSize} (${m.tokens} tokens): val top1 ${(m.top1 * 100).toFixed(2)}%, ${m.imagesPerSecond.toFixed(1)} img/s`);
+    }
   } finally {
     reporter.stop();
     optimizer.dispose();
@@ -329,6 +373,7 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
     params: model.numParameters(),
     backend: environment.backend,
     seconds,
+    ...(perPatchSize ? { patchSizes: perPatchSize } : {}),
   };
   await writeFileAtomic(join(runDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
   await writeReport(runDir, { config, result, environment, metrics: await readMetrics(runDir) });

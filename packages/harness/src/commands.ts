@@ -290,6 +290,8 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
         if (overrides.out) overrides.out = resolve(String(overrides.out));
         result = await train({ resume: flags.resume, overrides: overrides as Partial<TrainConfig> }, { reporter });
       } else {
+        // A model name is resolved against the registry, so the plugins that contribute it must be in first.
+        await loadPlugins(flags.plugin, { warn: io.err });
         result = await train(flagsToConfig(flags), { reporter });
       }
       printResult(io, Boolean(flags.json), result);

@@ -98,4 +98,11 @@ describe('tessera train', () => {
     expect(readFileSync(join(runDir, 'checkpoint.json'), 'utf8')).toBe(before);
     for (const [file, hash] of Object.entries(hashes)) expect(sha(join(runDir, file))).toBe(hash);
   });
+
+  test('a plugin model trains by name: the plugins are loaded before --model is resolved', () => {
+    const out = join(root, 'plugin-model');
+    const run = tessera(['train', '--model', 't2t_vit_7', '--img-size', '32', '--steps', '1', '--data', 'synthetic', '--train-size', '8', '--test-size', '8', '--batch-size', '8', '--backend', 'wasm', '--out', out, '--json']);
+    expect(run.status, run.stderr).toBe(0);
+    expect(Number.isFinite(run.json<{ trainLoss: number }>().trainLoss)).toBe(true);
+  });
 });

@@ -55,7 +55,8 @@ export { Attention, scaledDotProductAttention, type AttentionOptions } from './n
 
 // Blocks and models
 export { PatchEmbed, patchEmbedBlock, positionEmbeddingInit } from './blocks/patch-embed.js';
-export { ConvPatchEmbed, type ConvPatchEmbedOptions } from './blocks/conv-patch-embed.js';
+export { ConvPatchEmbed, convPatchEmbedBlock, type ConvPatchEmbedOptions } from './blocks/conv-patch-embed.js';
+export { convStemBlock } from './blocks/conv-stem.js';
 export { applyTransformerBlocks, prependClassToken, TransformerBlock, transformerBlock, transformerOptions, type TransformerOptions } from './blocks/transformer.js';
 export { classTokenBlock } from './blocks/class-token.js';
 export { ClassifierHead, classifierBlock } from './blocks/classifier.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConvNormAct, ConvPatchEmbed, ForwardContext, InvalidArgumentError, loadTorchStateDict, Rng, setBackend, tf } from '../src/index.js';
+import { ConvNormAct, ConvPatchEmbed, createModelFromSpec, ForwardContext, InvalidArgumentError, loadTorchStateDict, Rng, setBackend, tf } from '../src/index.js';
 import { expectClose, expectNoLeak, fixtureTensor, nchwToNhwc } from './helpers.js';
 
 /*
@@ -82,5 +82,39 @@ describe('ConvPatchEmbed', () => {
     expect(() => embed.embedGrid(tf.zeros([1, 3, 8, 3]) as tf.Tensor4D)).toThrow(/3x8 grid is smaller than one 4x4 patch/);
     expect(() => embed.embedGrid(tf.zeros([1, 8, 8, 2]) as tf.Tensor4D)).toThrow(/3 channels/);
     expect(() => new ConvPatchEmbed(4, 3, 8, new Rng(0), { norm: 'batch' as never })).toThrow(/'layer' or 'none'/);
+  });
+});
+
+describe('conv_stem and conv_patch_embed blocks', () => {
+  const spec = (imgSize: number) => ({
+    imgSize,
+    numClasses: 3,
+    stem: { block: 'conv_stem', name: 'patch_embed1', options: { channels: [4, 8] } },
+    stages: [
+      { block: 'conv_patch_embed', name: 'patch_embed2', options: { patchSize: 2, embedDim: 12 } },
+      { block: 'conv_stem', name: 'patch_embed3', options: { channels: [16], activation: 'none' } },
+    ],
+    head: { block: 'classifier', name: '', options: { pool: 'avg', norm: 'none' } },
+  });
+
+  it('put their parameters under the stage names with the PyTorch indices, and plan the shapes they compute', () => {
+    const model = createModelFromSpec(spec(37));
+    const keys = Object.keys(model.stateDict());
+    for (const key of ['patch_embed1.proj.0.weight', 'patch_embed1.proj.1.running_var', 'patch_embed1.proj.3.bias', 'patch_embed1.proj.4.weight', 'patch_embed2.proj.weight', 'patch_embed2.norm.bias', 'patch_embed3.proj.0.weight', 'patch_embed3.proj.1.num_batches_tracked']) {
+      expect(keys).toContain(key);
+    }
+    // 37 → 19 → 10 (two 3×3 stride-2 convs, padding 1) → 5 (2×2 patches) → 3 (3×3 stride 2)
+    expect(model.stages().map((s) => s.shape.slice(1).join('x'))).toEqual(['37x37x3', '10x10x8', '5x5x12', '3x3x16', '3']);
+    const logits = model.predict(tf.zeros([2, 37, 37, 3]) as tf.Tensor4D);
+    expect(logits.shape).toEqual([2, 3]);
+    logits.dispose();
+    model.dispose();
+  });
+
+  it('refuse an input the stem convolutions or the patches cannot cover, before any tensor exists', () => {
+    const before = tf.memory().numTensors;
+    expect(() => createModelFromSpec({ ...spec(3), stem: { block: 'conv_stem', options: { channels: [4], kernelSize: 5, padding: 0 } } })).toThrow(/convolution 1 of 1 leaves no pixels of the 3x3 input/);
+    expect(() => createModelFromSpec(spec(4))).toThrow(/patchSize 2 is larger than the 1x1 grid/);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

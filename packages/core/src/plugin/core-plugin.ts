@@ -1,6 +1,8 @@
 import { cutmixDefinition, mixupDefinition } from '../augment/mix.js';
 import { classTokenBlock } from '../blocks/class-token.js';
 import { classifierBlock } from '../blocks/classifier.js';
+import { convPatchEmbedBlock } from '../blocks/conv-patch-embed.js';
+import { convStemBlock } from '../blocks/conv-stem.js';
 import { patchEmbedBlock } from '../blocks/patch-embed.js';
 import { transformerBlock } from '../blocks/transformer.js';
 import { deitModels } from '../models/vit.js';
@@ -14,6 +16,8 @@ export const corePlugin: TesseraPlugin = {
   coreRange: `^${CORE_VERSION}`,
   blocks: {
     patch_embed: patchEmbedBlock,
+    conv_patch_embed: convPatchEmbedBlock,
+    conv_stem: convStemBlock,
     class_token: classTokenBlock,
     transformer: transformerBlock,
     classifier: classifierBlock,

@@ -15,7 +15,7 @@ torch.set_num_threads(os.cpu_count() or 1)
 p = argparse.ArgumentParser()
 p.add_argument('--reps', type=int, default=3)
 p.add_argument('--warmup', type=int, default=1)
-p.add_argument('--cases', default='32:64:10,224:8:1000', help='imgSize:batch:classes,...')
+p.add_argument('--cases', default='32:64:10,224:4:1000', help='imgSize:batch:classes,...')
 a = p.parse_args()
 
 

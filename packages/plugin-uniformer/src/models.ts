@@ -43,7 +43,8 @@ export function uniformerSpec(name: string, config: UniFormerConfig, options: Mo
   const embed = (i: number, dim: number) =>
     config.convStem
       ? i === 1
-        ? { block: 'conv_stem', name: 'patch_embed1', options: { channels: [dim / 2, dim], activation: 'gelu' } }
+        ? // head_embedding: conv to out_channels // 2, BN, GELU, conv to out_channels, BN
+          { block: 'conv_stem', name: 'patch_embed1', options: { channels: [Math.floor(dim / 2), dim], activation: 'gelu' } }
         : { block: 'conv_stem', name: `patch_embed${i}`, options: { channels: [dim], activation: 'none' } }
       : { block: 'conv_patch_embed', name: `patch_embed${i}`, options: { patchSize: i === 1 ? 4 : 2, embedDim: dim } };
   const local = (i: number, depth: number) => ({ block: 'uniformer_local', name: `blocks${i}`, depth, options: { mlpRatio: config.mlpRatio, dropRate } });
@@ -53,7 +54,6 @@ export function uniformerSpec(name: string, config: UniFormerConfig, options: Mo
     depth,
     options: { headDim, mlpRatio: config.mlpRatio, dropRate, attnDropRate: o.attnDropRate ?? 0, layerScale: config.layerScale },
   });
-  const [first, ...rest] = [embed(1, d1), local(1, config.depths[0]), embed(2, d2), local(2, config.depths[1]), embed(3, d3), global(3, config.depths[2]), embed(4, d4), global(4, config.depths[3])];
   return {
     name,
     imgSize: o.imgSize ?? 224,
@@ -66,14 +66,14 @@ export function uniformerSpec(name: string, config: UniFormerConfig, options: Mo
     dropPathRate: o.dropPathRate ?? 0,
     dropPathSchedule: 'linear',
     seed: o.seed ?? 0,
-    stem: first!,
-    stages: rest,
+    stem: embed(1, d1),
+    stages: [local(1, config.depths[0]), embed(2, d2), local(2, config.depths[1]), embed(3, d3), global(3, config.depths[2]), embed(4, d4), global(4, config.depths[3])],
     head: { block: 'uniformer_head', name: '', options: { dropRate } },
-  } as ModelSpecInput;
+  };
 }
 
 function uniformer(name: string, description: string, config: UniFormerConfig): ModelDefinition {
-  return { description, paper: PAPER, spec: (options: ModelOptions) => uniformerSpec(name, config, options) } as ModelDefinition;
+  return { description, paper: PAPER, spec: (options: ModelOptions) => uniformerSpec(name, config, options) };
 }
 
 const SMALL = { dims: [64, 128, 320, 512], mlpRatio: 4, layerScale: null } as const;

@@ -6,6 +6,7 @@ import type { ForwardContext } from './context.js';
 import { Conv2d } from './conv.js';
 import { Module } from './module.js';
 import { BatchNorm2d } from './norm.js';
+import { Sequential } from './sequential.js';
 
 export type ConvNormActivation = 'gelu' | 'relu' | 'none';
 export type ConvNormKind = 'batch' | 'none';
@@ -29,25 +30,6 @@ export interface ConvNormActOptions {
 
 const ACTIVATIONS: Record<Exclude<ConvNormActivation, 'none'>, (x: tf.Tensor) => tf.Tensor> = { gelu, relu: (x) => tf.relu(x) };
 
-/** A parameterless step of the stack; it keeps its index so the following layers' indices match PyTorch's nn.Sequential. */
-class Activation extends Module {
-  constructor(readonly fn: (x: tf.Tensor) => tf.Tensor) {
-    super();
-  }
-}
-
-type Step = Conv2d | BatchNorm2d | Activation;
-
-/** Steps named 0, 1, 2, … in order, parameterless ones included (nn.Sequential's indices). */
-class IndexedSteps extends Module {
-  readonly steps: Step[] = [];
-
-  push(step: Step): void {
-    this.addModule(String(this.steps.length), step);
-    this.steps.push(step);
-  }
-}
-
 /**
  * A stack of convolution → norm → activation steps, held under `proj` with
  * nn.Sequential's indices: UniFormer's conv stem (`head_embedding`, uniformer.py
@@ -56,7 +38,7 @@ class IndexedSteps extends Module {
  * NHWC in, NHWC out; the grid is read from the input, so any size works.
  */
 export class ConvNormAct extends Module {
-  readonly proj: IndexedSteps;
+  readonly proj: Sequential;
   readonly kernelSize: number;
   readonly stride: number;
   readonly padding: number;
@@ -80,13 +62,14 @@ export class ConvNormAct extends Module {
     const activation = options.activation ?? 'gelu';
     if (norm !== 'batch' && norm !== 'none') throw new InvalidArgumentError('norm', norm, "'batch' or 'none'");
     if (activation !== 'none' && !(activation in ACTIVATIONS)) throw new InvalidArgumentError('activation', activation, "'gelu', 'relu' or 'none'");
-    this.proj = this.addModule('proj', new IndexedSteps());
+    this.proj = this.addModule('proj', new Sequential());
     let c = inChannels;
     options.channels.forEach((out, i) => {
       this.proj.push(new Conv2d(c, out, this.kernelSize, rng, { stride: this.stride, padding: this.padding, bias: options.bias ?? true }));
       if (norm === 'batch') this.proj.push(new BatchNorm2d(out, rng, options.normEps ?? 1e-5));
       const last = i === options.channels.length - 1;
-      if (activation !== 'none' && (!last || options.finalActivation)) this.proj.push(new Activation(ACTIVATIONS[activation]));
+      // A parameterless step keeps its index, so the next convolution is proj.3 as in PyTorch.
+      if (activation !== 'none' && (!last || options.finalActivation)) this.proj.push(ACTIVATIONS[activation]);
       c = out;
     });
     this.outChannels = c;
@@ -95,19 +78,14 @@ export class ConvNormAct extends Module {
   /** Output grid for an input grid (each convolution's floor((n + 2p − k) / s) + 1). */
   outputSize(height: number, width: number): [number, number] {
     let size: [number, number] = [height, width];
-    for (const step of this.proj.steps) if (step instanceof Conv2d) size = step.outputSize(size[0], size[1]);
+    for (let i = 0; i < this.proj.length; i++) {
+      const step = this.proj.at(i);
+      if (step instanceof Conv2d) size = step.outputSize(size[0], size[1]);
+    }
     return size;
   }
 
   forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
-    return tf.tidy(() => {
-      let h = x;
-      for (const step of this.proj.steps) {
-        if (step instanceof Conv2d) h = step.forward(h);
-        else if (step instanceof BatchNorm2d) h = step.forward(h, ctx);
-        else h = step.fn(h) as tf.Tensor4D;
-      }
-      return h;
-    });
+    return tf.tidy(() => this.proj.forward(x, ctx) as tf.Tensor4D);
   }
 }

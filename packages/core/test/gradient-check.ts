@@ -1,4 +1,3 @@
-import { expect } from 'vitest';
 import type { Rng } from '../src/index.js';
 import { tf } from '../src/index.js';
 
@@ -8,16 +7,6 @@ export function uniformValues(shape: number[], rng: Rng, spread = 1): Float32Arr
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = (rng.uniform() * 2 - 1) * spread;
   return out;
-}
-
-/** max |actual − expected| divided by max(1, max |expected|) must be at most `tolerance`. */
-export function expectRelClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tolerance: number): void {
-  expect(actual.length, what).toBe(expected.length);
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
-  expect(worst / scale, what).toBeLessThanOrEqual(tolerance);
 }
 
 export type TensorFn = (...xs: tf.Tensor[]) => tf.Tensor;

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { expectRelClose } from '@tessera/test-utils';
 import { conv2d, Conv2d, type Conv2dArgs, InvalidArgumentError, Linear, Rng, setBackend, tf } from '../src/index.js';
 
 /*
@@ -165,15 +166,6 @@ function plainTfConv(c: Case): Conv {
   };
 }
 
-function expectRelClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
-  expect(actual.length, what).toBe(expected.length);
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
-  expect(worst / scale, what).toBeLessThanOrEqual(REL_TOL);
-}
-
 /** tfjs's conv kernels reject stride and dilation both > 1; its conv gradients reject any dilation > 1. */
 const tfForwardSupports = (c: Case) => !((c.stride[0] > 1 || c.stride[1] > 1) && (c.dilation[0] > 1 || c.dilation[1] > 1));
 const tfGradientSupports = (c: Case) => c.dilation[0] === 1 && c.dilation[1] === 1;
@@ -213,14 +205,14 @@ describe('conv2d forward and gradients', () => {
         const wasmOurs = run(p, ours);
         expect(tf.memory().numTensors).toBe(before);
         for (const [name, got] of [['wasm', wasmOurs], ['cpu', cpuOurs]] as const) {
-          expectRelClose(got.y, ref.y, `${name} y ${label}`);
-          expectRelClose(got.dx, ref.dx, `${name} dx ${label}`);
-          expectRelClose(got.dw, ref.dw, `${name} dw ${label}`);
-          if (cpuPlain) expectRelClose(got.y, cpuPlain.y, `${name} y vs cpu tf ops ${label}`);
+          expectRelClose(got.y, ref.y, `${name} y ${label}`, REL_TOL);
+          expectRelClose(got.dx, ref.dx, `${name} dx ${label}`, REL_TOL);
+          expectRelClose(got.dw, ref.dw, `${name} dw ${label}`, REL_TOL);
+          if (cpuPlain) expectRelClose(got.y, cpuPlain.y, `${name} y vs cpu tf ops ${label}`, REL_TOL);
           if (cpuPlain?.dx && cpuPlain.dw) {
             gradientChecks++;
-            expectRelClose(got.dx, cpuPlain.dx, `${name} dx vs cpu autodiff ${label}`);
-            expectRelClose(got.dw, cpuPlain.dw, `${name} dw vs cpu autodiff ${label}`);
+            expectRelClose(got.dx, cpuPlain.dx, `${name} dx vs cpu autodiff ${label}`, REL_TOL);
+            expectRelClose(got.dw, cpuPlain.dw, `${name} dw vs cpu autodiff ${label}`, REL_TOL);
           }
         }
       }),
@@ -245,8 +237,8 @@ describe('conv2d forward and gradients', () => {
       await setBackend('wasm');
       const got = run(p, (x, w) => conv2d(x, w, args(c)));
       for (const key of ['y', 'dx', 'dw'] as const) {
-        expectRelClose(got[key], ref[key], `${key} ${JSON.stringify(c)}`);
-        expectRelClose(got[key], cpuPlain[key], `${key} vs cpu ${JSON.stringify(c)}`);
+        expectRelClose(got[key], ref[key], `${key} ${JSON.stringify(c)}`, REL_TOL);
+        expectRelClose(got[key], cpuPlain[key], `${key} vs cpu ${JSON.stringify(c)}`, REL_TOL);
       }
     }
   });

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { linear, Rng, setBackend, tf } from '../src/index.js';
-import { expectRelClose, uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
+import { expectRelClose } from '@tessera/test-utils';
+import { uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
 
 /*
  * linear's custom gradient (explicit transposes, plain 2-D products) against the

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gelu, geluTanh, LayerNorm, Rng, setBackend, tf } from '../src/index.js';
-import { expectRelClose, uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
+import { expectRelClose } from '@tessera/test-utils';
+import { uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
 
 /*
  * GELU, tanh-GELU and LayerNorm carry hand-written gradients (to keep fewer

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { expectRelClose } from '@tessera/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, setBackend, tf, unfold, unfoldGrid, unfoldOutputSize, type UnfoldArgs } from '../src/index.js';
 
@@ -137,7 +138,8 @@ describe('unfold (soft split)', () => {
     const cpu = await gradOn('cpu');
     const wasm = await gradOn('wasm');
     expect(wasm.length).toBe(k.b * k.h * k.w * k.c);
-    wasm.forEach((v, i) => expect(v).toBeCloseTo(cpu[i]!, 4));
+    // unfold's gradient only sums the (at most 4) windows that cover a pixel: float32 rounding of a few terms.
+    expectRelClose(wasm, cpu, 'unfold gradient, wasm vs cpu', 1e-6);
   });
 
   it('leaks no tensors, forward or backward', () => {

@@ -1,3 +1,4 @@
+import { expectRelClose } from '@tessera/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ForwardContext, Rng, setBackend, tf } from '@tessera/core';
 import { DEFAULT_T2T_ARGS, T2T_DEFAULTS, T2TModule, T2TViT } from '../src/index.js';
@@ -95,12 +96,8 @@ describe('training T2T-ViT on the wasm backend', () => {
     const cpu = await gradsOn('cpu');
     const wasm = await gradsOn('wasm');
     expect(Object.keys(wasm)).toEqual(Object.keys(cpu));
-    for (const [name, values] of Object.entries(wasm)) {
-      const reference = cpu[name]!;
-      const scale = Math.max(...reference.map(Math.abs), 1e-6);
-      values.forEach((v, i) => {
-        if (Math.abs(v - reference[i]!) > 1e-4 * scale + 1e-6) expect.fail(`${name}[${i}]: wasm ${v} vs cpu ${reference[i]}`);
-      });
-    }
+    // Float32 sums over up to 147-wide soft-split windows and two performer layers: 1e-4 of each gradient's own
+    // largest magnitude (floor 1e-6: these gradients are far below 1 and must still be compared relatively).
+    for (const [name, values] of Object.entries(wasm)) expectRelClose(values, cpu[name]!, `${name} gradient, wasm vs cpu`, 1e-4, 1e-6);
   });
 });

@@ -275,18 +275,41 @@ describe('Mixup / CutMix', () => {
     tf.dispose([images, targets, out.targets, out2.targets, reference]);
   });
 
-  it('pair mode mixes the pair (i, B-1-i) symmetrically; elem mode gives each row its own λ', () => {
-    const images = labelledImages(6, 8, 8);
-    const targets = oneHot([0, 1, 2, 3, 4, 5], 6);
+  it('pair mode gives each pair (i, B-1-i) the λ of its own sample, in images and targets; elem mode gives each row its own λ', () => {
+    const b = 8;
+    const images = labelledImages(b, 8, 8);
+    const targets = oneHot([0, 1, 2, 3, 4, 5, 6, 7], b);
     const pair = new Mixup({ mixupAlpha: 1, cutmixAlpha: 1, mode: 'pair', labelSmoothing: 0 });
-    const params = pair.sample(6, new Rng(5));
-    expect(params.samples).toHaveLength(3);
+    const params = pair.sample(b, new Rng(5));
+    expect(params.samples).toHaveLength(b / 2);
     const out = pair.apply({ images, targets }, params);
     const t = rows(out.targets);
-    for (let i = 0; i < 3; i++) expect(t[i]![i]).toBeCloseTo(t[5 - i]![5 - i]!, 6);
+    const pixels = out.images.arraySync() as number[][][][];
+    // Image i is the constant i + 1 and its partner B − i: each pixel's own-content weight is (v − (B − i)) / (i + 1 − (B − i)),
+    // λ of a Mixup blend and 0/1 inside/outside a CutMix box, so the mean over pixels is the row's λ, read from the image alone.
+    const pixelLambda = (i: number) => {
+      const own = i + 1;
+      const partner = b - i;
+      const weights = pixels[i]!.flat(2).map((v) => (v - partner) / (own - partner));
+      return weights.reduce((s, v) => s + v, 0) / weights.length;
+    };
+    const pairLambdas: number[] = [];
+    params.samples.forEach((sample, p) => {
+      const expected =
+        sample.kind === 'none' ? 1 : sample.kind === 'mixup' ? sample.lambda : 1 - boxArea(cutmixBox(8, 8, sample.lambda, sample.center!), 8, 8);
+      for (const i of [p, b - 1 - p]) {
+        expect(pixelLambda(i), `pixels of row ${i} (pair ${p})`).toBeCloseTo(expected, 5);
+        expect(t[i]![i], `own label of row ${i}`).toBeCloseTo(expected, 6);
+        expect(t[i]![b - 1 - i], `partner label of row ${i}`).toBeCloseTo(1 - expected, 6);
+      }
+      pairLambdas.push(expected);
+    });
+    // The seed draws both kinds and different λ per pair, so batch mode (one λ for all) cannot pass.
+    expect(new Set(params.samples.map((s) => s.kind))).toEqual(new Set(['mixup', 'cutmix']));
+    expect(Math.max(...pairLambdas) - Math.min(...pairLambdas)).toBeGreaterThan(0.1);
     const elem = new Mixup({ mixupAlpha: 1, mode: 'elem', labelSmoothing: 0 });
-    const ep = elem.sample(6, new Rng(5));
-    expect(ep.samples).toHaveLength(6);
+    const ep = elem.sample(b, new Rng(5));
+    expect(ep.samples).toHaveLength(b);
     const eo = elem.apply({ images, targets }, ep);
     const et = rows(eo.targets);
     et.forEach((row, i) => expect(row[i]).toBeCloseTo(ep.samples[i]!.lambda, 6));

@@ -85,13 +85,14 @@ describe('chainAugmentations', () => {
     const chain = chainAugmentations([mirror, rec]);
     const images = ramp(2, 4, 4, 1);
     const targets = oneHot([0, 1], 2);
-    const params = chain.sample(2, new Rng(0));
-    expect((params[0] as { flip: boolean }).flip).toBeDefined();
+    // A flip that happens: with no flip the mirror is the identity and the recorder could be handed the raw input unnoticed.
+    const params = [{ flip: true }, 0.5];
     const before = tf.memory().numTensors;
     const out = chain.afterForward!({ images, targets }, params, {} as ModelOutputs);
     expect(rec.seen).toHaveLength(1);
     const expected = mirror.apply({ images, targets }, params[0] as { flip: boolean });
     expect(rec.seen[0]!.pixels).toEqual(Array.from(expected.images.dataSync()));
+    expect(rec.seen[0]!.pixels).not.toEqual(Array.from(images.dataSync()));
     expect(rec.seen[0]!.batch.targets).toBe(targets);
     expect(Array.from(out.dataSync())).toEqual([0.5, 0.5, 0.5, 0.5]);
     out.dispose();

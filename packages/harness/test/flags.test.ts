@@ -1,26 +1,30 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { tessera, TINY_SPEC } from './helpers.js';
+import { tempDir, tessera, TINY_SPEC } from './helpers.js';
 
 describe('flag validation', () => {
   test('a malformed number names the flag, the value and what is accepted', () => {
     const r = tessera(['train', '--model', TINY_SPEC, '--epochs', 'ten']);
-    expect(r.status).not.toBe(0);
+    expect(r.status).toBe(1);
     expect(r.stderr).toContain("option '--epochs <n>' argument 'ten' is invalid");
     expect(r.stderr).toContain('expected an integer >= 1');
   });
 
   test('out-of-range values are refused before any training', () => {
     const smoothing = tessera(['train', '--model', TINY_SPEC, '--smoothing', '1.5']);
+    expect(smoothing.status).toBe(1);
     expect(smoothing.stderr).toContain("'--smoothing <ε>' argument '1.5' is invalid");
     expect(smoothing.stderr).toContain('[0, 1)');
     const lr = tessera(['train', '--model', TINY_SPEC, '--lr', '0']);
+    expect(lr.status).toBe(1);
     expect(lr.stderr).toContain("'--lr <rate>' argument '0' is invalid");
     expect(lr.stderr).toContain('> 0');
   });
 
   test('an unknown backend lists the choices', () => {
     const r = tessera(['train', '--model', TINY_SPEC, '--backend', 'cuda']);
-    expect(r.status).not.toBe(0);
+    expect(r.status).toBe(1);
     expect(r.stderr).toContain("argument 'cuda' is invalid");
     expect(r.stderr).toContain('auto, tensorflow-gpu, tensorflow, webgpu, wasm, cpu');
   });
@@ -33,18 +37,21 @@ describe('flag validation', () => {
   });
 
   test('an unknown augmentation suggests the closest, and --json still ends with one JSON object', () => {
-    const r = tessera(['train', '--model', TINY_SPEC, '--augment', 'mixpu', '--backend', 'wasm', '--steps', '1', '--train-size', '16', '--test-size', '8', '--batch-size', '8', '--out', '/tmp/tessera-never-written', '--json']);
+    const out = join(tempDir('flags'), 'never-written');
+    const r = tessera(['train', '--model', TINY_SPEC, '--augment', 'mixpu', '--backend', 'wasm', '--steps', '1', '--train-size', '16', '--test-size', '8', '--batch-size', '8', '--out', out, '--json']);
     expect(r.status).toBe(1);
+    expect(existsSync(out), 'a refused run creates no run directory').toBe(false);
     expect(r.stderr).toContain("unknown augmentation 'mixpu'");
     expect(r.stderr).toContain("'mixup'");
     expect(r.json<{ error: string }>().error).toContain('mixpu');
   });
 
   test('a bad augmentation option names the option and the value', () => {
-    const r = tessera(['train', '--model', TINY_SPEC, '--augment', 'mixup:prob=2', '--backend', 'wasm', '--steps', '1', '--train-size', '16', '--test-size', '8', '--batch-size', '8', '--out', '/tmp/tessera-never-written']);
+    const out = join(tempDir('flags'), 'never-written');
+    const r = tessera(['train', '--model', TINY_SPEC, '--augment', 'mixup:prob=2', '--backend', 'wasm', '--steps', '1', '--train-size', '16', '--test-size', '8', '--batch-size', '8', '--out', out]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('prob');
-    expect(r.stderr).toContain('2');
+    expect(r.stderr).toMatch(/mixup option prob = 2 is not accepted: .*<=\s*1/);
+    expect(existsSync(out), 'a refused run creates no run directory').toBe(false);
   });
 
   test('every command has --help', () => {

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CompositionError, createModelFromSpec, optionNames, parseModelSpec, registry, setBackend, tf, type ModelSpecInput } from '../src/index.js';
+import { backboneKeys, expectClsAttentionMatches, patchTokens, referenceClsAttention, sharpenAttention } from '@tessera/test-utils';
+import { CompositionError, createModelFromSpec, loadTorchStateDict, optionNames, parseModelSpec, registry, setBackend, tf, torchStateDict, type ModelSpecInput } from '../src/index.js';
 import { expectNoLeak } from './helpers.js';
 
 beforeAll(async () => {
@@ -28,6 +29,26 @@ describe('model specs', () => {
     expect(model.stages().map((s) => s.shape)).toEqual([[-1, 16, 24, 3], [-1, 24, 16], [-1, 25, 16], [-1, 25, 16], [-1, 25, 16], [-1, 5]]);
     tf.dispose([out.logits, out.clsAttention!.probs]);
     expectNoLeak(() => model.forward(x, { training: true }).logits.dispose());
+    model.dispose();
+  });
+
+  it('a composed spec’s clsAttention is softmax(q·kᵀ·scale) of its last transformer block, recomputed from the state dict (1e-5)', () => {
+    const model = createModelFromSpec(vitSpec({ stages: [{ block: 'class_token' }, { block: 'transformer', depth: 3, options: { numHeads: 2 } }] }));
+    const initial = torchStateDict(model);
+    const keys = backboneKeys(initial);
+    expect(keys.blocks).toHaveLength(3);
+    const sharp = sharpenAttention(initial, keys.blocks, 3);
+    loadTorchStateDict(model, sharp.state);
+    const x = tf.randomNormal([2, 16, 24, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const out = model.forward(x, { outputs: ['clsAttention'] });
+    // The stem is the only 4-D (convolution) parameter: a 4x4 patch embedding.
+    const kernel = Object.keys(sharp.state).find((k) => sharp.state[k]!.rank === 4)!;
+    const tokens = patchTokens(x, sharp.state[kernel]!, sharp.state[kernel.replace(/weight$/, 'bias')]!);
+    // Width 16, 2 heads of 8: scale 8^-0.5; the transformer block's default LayerNorm eps 1e-6.
+    const reference = referenceClsAttention({ state: sharp.state, tokens, ...keys, numHeads: 2, scale: 8 ** -0.5, normEps: 1e-6 });
+    const probs = out.clsAttention!.probs;
+    expectClsAttentionMatches({ shape: probs.shape, values: probs.dataSync() }, reference, 'composed patch_embed + class_token + 3 transformer blocks');
+    tf.dispose([x, out.logits, probs, tokens, ...sharp.replaced, ...Object.values(initial)]);
     model.dispose();
   });
 

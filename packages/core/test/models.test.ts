@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createModel, getBackend, setBackend, tf } from '../src/index.js';
+import { backboneKeys, expectClsAttentionMatches, patchTokens, referenceClsAttention, sharpenAttention } from '@tessera/test-utils';
+import { createModel, getBackend, loadTorchStateDict, setBackend, tf, torchStateDict } from '../src/index.js';
 
 beforeAll(async () => {
   await setBackend('wasm');
@@ -44,19 +45,22 @@ describe('DeiT', () => {
     [a, b, c].forEach((m) => m.dispose());
   });
 
-  it('exposes the last block’s class-token attention, a distribution over the patches once the class column is dropped', () => {
+  it('exposes the last block’s class-token attention: softmax(q·kᵀ·scale) of blocks.11 recomputed from the state dict (1e-5)', () => {
     const m = createModel('deit_tiny_patch16_224', { imgSize: 32, patchSize: 8, numClasses: 4 });
-    const x = tf.randomNormal([3, 32, 32, 3]) as tf.Tensor4D;
+    const initial = torchStateDict(m);
+    const keys = backboneKeys(initial);
+    expect(keys.blocks).toHaveLength(12);
+    const sharp = sharpenAttention(initial, keys.blocks, 1);
+    loadTorchStateDict(m, sharp.state);
+    const x = tf.randomNormal([3, 32, 32, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
     const out = m.forward(x, { outputs: ['clsAttention'] });
     const att = out.clsAttention!;
-    expect(att.probs.shape).toEqual([3, 3, 16]);
     expect(att.grid).toEqual({ height: 4, width: 4 });
-    const sums = tf.sum(att.probs, -1).dataSync();
-    for (const s of sums) {
-      expect(s).toBeGreaterThan(0);
-      expect(s).toBeLessThan(1);
-    }
-    tf.dispose([x, out.logits, att.probs]);
+    const tokens = patchTokens(x, sharp.state['patch_embed.proj.weight']!, sharp.state['patch_embed.proj.bias']!);
+    // DeiT-Tiny: 192 wide, 3 heads of 64, scale 64^-0.5, LayerNorm eps 1e-6 (timm's vision_transformer.py).
+    const reference = referenceClsAttention({ state: sharp.state, tokens, ...keys, numHeads: 3, scale: 64 ** -0.5, normEps: 1e-6 });
+    expectClsAttentionMatches({ shape: att.probs.shape, values: att.probs.dataSync() }, reference, 'deit_tiny 32x32 patch 8');
+    tf.dispose([x, out.logits, att.probs, tokens, ...sharp.replaced, ...Object.values(initial)]);
     m.dispose();
   });
 

@@ -57,27 +57,6 @@ describe('training T2T-ViT on the wasm backend', () => {
     model.dispose();
   });
 
-  it('exposes the class-token attention of the last block (what TransMix reads)', () => {
-    const model = tinyModel(4);
-    const { images, labels } = batch(2);
-    expect(model.availableOutputs).toEqual(['clsAttention']);
-    const before = tf.memory().numTensors;
-    const { logits, clsAttention } = model.forward(images, { training: false, outputs: ['clsAttention'] });
-    expect(logits.shape).toEqual([4, 4]);
-    expect(clsAttention!.grid).toEqual({ height: 2, width: 2 });
-    expect(clsAttention!.probs.shape).toEqual([4, 2, 4]);
-    const rowSums = tf.tidy(() => tf.sum(clsAttention!.probs, -1).dataSync());
-    // Softmax over cls + 4 patches, cls column dropped: each row sums to less than 1.
-    for (const s of rowSums) {
-      expect(s).toBeGreaterThan(0);
-      expect(s).toBeLessThan(1);
-    }
-    tf.dispose([logits, clsAttention!.probs]);
-    expect(tf.memory().numTensors).toBe(before);
-    tf.dispose([images, labels]);
-    model.dispose();
-  });
-
   it('the T2T stem has the same gradients on wasm as on cpu', async () => {
     const gradsOn = async (backend: 'wasm' | 'cpu') => {
       await setBackend(backend);

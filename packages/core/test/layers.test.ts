@@ -81,6 +81,22 @@ describe('norms', () => {
     expectClose(ln.forward(fixtureTensor(f.x)), f.y, TOL);
   });
 
+  it('LayerNorm eps is honoured: on rows with spread ~1e-3, eps 1e-6, 1e-5 and 0 each match PyTorch and differ from the others', () => {
+    const f = fixtures.layer_norm_small;
+    const outputs = f.y as Record<string, FixtureTensor>;
+    for (const [key, expected] of Object.entries(outputs)) {
+      const ln = new LayerNorm(5, new Rng(0), Number(key));
+      ln.loadStateDict({ weight: fixtureTensor(f.weight), bias: fixtureTensor(f.bias) });
+      expectClose(ln.apply(fixtureTensor(f.x)), expected, TOL);
+      // The fixture tells the eps values apart: every other eps's output is further than 100x the tolerance.
+      for (const [other, alternative] of Object.entries(outputs)) {
+        if (other === key) continue;
+        const gap = Math.max(...expected.data.map((v, i) => Math.abs(v - alternative.data[i]!)));
+        expect(gap, `eps ${key} vs ${other}`).toBeGreaterThan(100 * TOL);
+      }
+    }
+  });
+
   it('BatchNorm2d uses batch statistics in train mode, updates running statistics as PyTorch, and uses them in eval', () => {
     const f = fixtures.batch_norm;
     const bn = new BatchNorm2d(3, new Rng(0));
@@ -173,6 +189,20 @@ describe('attention', () => {
     loadTorchStateDict(block, state);
     const out = block.forward({ layout: 'tokens', tensor: fixtureTensor(f.x) as tf.Tensor3D, grid: spec.grid, numPrefixTokens: 0 }, evalCtx());
     expectClose(out.tensor, f.y, TOL);
+  });
+
+  it('the block’s two LayerNorms use its normEps: a small-spread residual stream tells 1e-6 from 1e-5 in norm1 and in norm2', () => {
+    const f = fixtures.block_small;
+    const spec = { layout: 'tokens', grid: { height: 1, width: 5 }, channels: 8, numPrefixTokens: 0 } as const;
+    const block = new TransformerBlock(spec, { numHeads: f.heads, mlpRatio: f.mlp_ratio, normEps: 1e-6 }, new Rng(0));
+    const state = Object.fromEntries(Object.entries(f.state as Record<string, FixtureTensor>).map(([k, v]) => [k, fixtureTensor(v)]));
+    loadTorchStateDict(block, state);
+    const out = block.forward({ layout: 'tokens', tensor: fixtureTensor(f.x) as tf.Tensor3D, grid: spec.grid, numPrefixTokens: 0 }, evalCtx());
+    expectClose(out.tensor, f.y, TOL);
+    for (const alternative of ['y_norm1_eps_1e-5', 'y_norm2_eps_1e-5']) {
+      const gap = Math.max(...(f.y.data as number[]).map((v, i) => Math.abs(v - f[alternative].data[i])));
+      expect(gap, alternative).toBeGreaterThan(100 * TOL);
+    }
   });
 
   it('attention rows are distributions for any input (property)', () => {

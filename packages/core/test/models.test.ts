@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { backboneKeys, expectClsAttentionMatches, patchTokens, referenceClsAttention, sharpenAttention } from '@tessera/test-utils';
+import { backboneKeys, expectClsAttentionMatches, expectRelClose, patchTokens, referenceClsAttention, referenceLogits, sharpenAttention, shrinkResidualStream } from '@tessera/test-utils';
 import { createModel, getBackend, loadTorchStateDict, setBackend, tf, torchStateDict } from '../src/index.js';
 
 beforeAll(async () => {
@@ -61,6 +61,30 @@ describe('DeiT', () => {
     const reference = referenceClsAttention({ state: sharp.state, tokens, ...keys, numHeads: 3, scale: 64 ** -0.5, normEps: 1e-6 });
     expectClsAttentionMatches({ shape: att.probs.shape, values: att.probs.dataSync() }, reference, 'deit_tiny 32x32 patch 8');
     tf.dispose([x, out.logits, att.probs, tokens, ...sharp.replaced, ...Object.values(initial)]);
+    m.dispose();
+  });
+
+  it('every LayerNorm uses eps 1e-6 (timm): logits on a residual stream of spread ~1e-3 match the reference, which 1e-5 in any group would not', () => {
+    const m = createModel('deit_tiny_patch16_224', { imgSize: 32, patchSize: 8, numClasses: 4 });
+    const initial = torchStateDict(m);
+    const keys = backboneKeys(initial);
+    const small = shrinkResidualStream(initial, ['patch_embed.proj.weight', 'patch_embed.proj.bias', 'cls_token', 'pos_embed', 'attn.proj.weight', 'attn.proj.bias', 'mlp.fc2.weight', 'mlp.fc2.bias']);
+    loadTorchStateDict(m, small.state);
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const logits = m.predict(x);
+    const tokens = patchTokens(x, small.state['patch_embed.proj.weight']!, small.state['patch_embed.proj.bias']!);
+    const reference = (norm1: number, norm2: number, final: number) =>
+      referenceLogits({ state: small.state, tokens, ...keys, numHeads: 3, scale: 64 ** -0.5, normEps: norm1, norm: 'norm', head: 'head', eps: { norm1, norm2, final } });
+    const expected = reference(1e-6, 1e-6, 1e-6);
+    // Float32 through 12 blocks on a 1e-3-spread stream: 1e-4 of the largest logit. Each eps group set to 1e-5
+    // moves the logits by more than 10x that, so the comparison sees a swap in any one of them.
+    expectRelClose(logits.dataSync(), expected, 'deit_tiny logits vs reference (eps 1e-6)', 1e-4, 1e-3);
+    for (const [group, alternative] of [['norm1', reference(1e-5, 1e-6, 1e-6)], ['norm2', reference(1e-6, 1e-5, 1e-6)], ['final norm', reference(1e-6, 1e-6, 1e-5)]] as const) {
+      const scale = Math.max(1e-3, ...Array.from(expected, Math.abs));
+      const gap = Math.max(...Array.from(expected, (v, i) => Math.abs(v - alternative[i]!))) / scale;
+      expect(gap, `${group} eps 1e-5 instead of 1e-6`).toBeGreaterThan(1e-3);
+    }
+    tf.dispose([x, logits, tokens, ...small.replaced, ...Object.values(initial)]);
     m.dispose();
   });
 

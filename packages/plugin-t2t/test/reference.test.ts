@@ -44,6 +44,26 @@ describe('T2T-ViT against PyTorch float64 reference numbers (test/fixtures/make_
     layer.dispose();
   });
 
+  for (const [name, Layer] of [['performer', TokenPerformer], ['transformer', TokenTransformer]] as const) {
+    it(`Token_${name}: both LayerNorms use eps 1e-5, on inputs with spread ~1e-3 where 1e-6 in either would be far off`, () => {
+      const f = reference[`${name}_small`];
+      const layer = new Layer(f.dim, f.inDim, new Rng(1));
+      const state = toState(f.state);
+      loadTorchStateDict(layer, state);
+      const x = toTensor(f.input) as tf.Tensor3D;
+      const y = layer.apply(x, evalCtx());
+      expectClose(y.dataSync(), f.output.data, ATOL, RTOL);
+      // Each alternative is further from the expected output than 100x the tolerance allows anywhere.
+      const allowed = ATOL + RTOL * Math.max(...f.output.data.map(Math.abs));
+      for (const alternative of ['output_norm1_eps_1e-6', 'output_norm2_eps_1e-6']) {
+        const gap = Math.max(...f.output.data.map((v: number, i: number) => Math.abs(v - f[alternative].data[i])));
+        expect(gap, alternative).toBeGreaterThan(100 * allowed);
+      }
+      tf.dispose([x, y, ...Object.values(state)]);
+      layer.dispose();
+    });
+  }
+
   for (const tokensType of ['performer', 'transformer'] as const) {
     it(`whole T2T module with ${tokensType} layers on a non-square 36x28 image`, () => {
       const f = reference[`module_${tokensType}`];

@@ -71,7 +71,7 @@ function attentionProbs(state: Record<string, tf.Tensor>, prefix: string, x: tf.
   return tf.softmax(tf.mul(tf.matMul(q, k, false, true), args.scale)) as tf.Tensor4D;
 }
 
-function block(state: Record<string, tf.Tensor>, prefix: string, x: tf.Tensor, args: ClsAttentionArgs): tf.Tensor {
+function block(state: Record<string, tf.Tensor>, prefix: string, x: tf.Tensor, args: ClsAttentionArgs, eps2 = args.normEps): tf.Tensor {
   const [b, n, c] = x.shape as [number, number, number];
   const h = args.numHeads;
   const probs = attentionProbs(state, prefix, x, args);
@@ -80,7 +80,7 @@ function block(state: Record<string, tf.Tensor>, prefix: string, x: tf.Tensor, a
   const v = tf.unstack(tf.transpose(tf.reshape(qkv, [b, n, 3, h, c / h]), [2, 0, 3, 1, 4]))[2]!;
   const mixed = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [b, n, c]);
   const x1 = tf.add(x, linear(mixed, need(state, `${prefix}attn.proj.weight`), need(state, `${prefix}attn.proj.bias`)));
-  const normed2 = layerNorm(x1, need(state, `${prefix}norm2.weight`), need(state, `${prefix}norm2.bias`), args.normEps);
+  const normed2 = layerNorm(x1, need(state, `${prefix}norm2.weight`), need(state, `${prefix}norm2.bias`), eps2);
   const hidden = gelu(linear(normed2, need(state, `${prefix}mlp.fc1.weight`), need(state, `${prefix}mlp.fc1.bias`)));
   return tf.add(x1, linear(hidden, need(state, `${prefix}mlp.fc2.weight`), need(state, `${prefix}mlp.fc2.bias`)));
 }
@@ -171,4 +171,42 @@ export function expectClsAttentionMatches(actual: { shape: number[]; values: Arr
   expectRelClose(actual.values, reference.expected, `${what}: clsAttention vs softmax(q·kᵀ·scale) of the last block`, 1e-5);
   expect(maxAbsGap(reference.previousBlock, reference.expected), `${what}: the block before the last attends differently`).toBeGreaterThan(1e-3);
   expect(maxAbsGap(reference.patchRow, reference.expected), `${what}: a patch token's row differs from the class row`).toBeGreaterThan(1e-3);
+}
+
+/**
+ * The whole pre-norm ViT backbone and head from the same state dict: every block, the final LayerNorm on the class
+ * token, then the linear head → logits [B, classes]. `eps` sets each group of LayerNorms apart (norm1 of every block,
+ * norm2 of every block, the final norm), so a test can show a fixture tells each group's eps apart.
+ */
+export function referenceLogits(
+  args: ClsAttentionArgs & { readonly norm: string; readonly head: string; readonly eps: { readonly norm1: number; readonly norm2: number; readonly final: number } },
+): Float32Array {
+  return tf.tidy(() => {
+    const { state, tokens } = args;
+    const b = tokens.shape[0];
+    const perBlock = { ...args, normEps: args.eps.norm1 };
+    let x: tf.Tensor = tf.concat([tf.tile(need(state, args.clsToken), [b, 1, 1]), tokens], 1);
+    if (args.posEmbed) x = tf.add(x, need(state, args.posEmbed));
+    for (const prefix of args.blocks) x = block(state, prefix, x, perBlock, args.eps.norm2);
+    const cls = tf.slice(x, [0, 0, 0], [b, 1, x.shape[2]!]);
+    const normed = layerNorm(cls, need(state, `${args.norm}.weight`), need(state, `${args.norm}.bias`), args.eps.final);
+    return tf.reshape(linear(normed, need(state, `${args.head}.weight`), need(state, `${args.head}.bias`)), [b, -1]).dataSync() as Float32Array;
+  });
+}
+
+/**
+ * A copy of `state` whose residual stream has a per-token spread of ~1e-3 everywhere: whatever writes into it (the
+ * stem's last projection, class token, position embedding, each block's attention projection and MLP output) is
+ * scaled by 1e-3. Every LayerNorm then sees variance ~1e-6, where eps 1e-6 and 1e-5 give outputs apart by O(1).
+ */
+export function shrinkResidualStream(state: Record<string, tf.Tensor>, writers: readonly string[]): { state: Record<string, tf.Tensor>; replaced: tf.Tensor[] } {
+  const out = { ...state };
+  const replaced: tf.Tensor[] = [];
+  for (const key of Object.keys(state)) {
+    if (!writers.some((w) => key === w || key.endsWith(`.${w}`) || key.startsWith(`${w}.`))) continue;
+    const t = tf.mul(state[key]!, 1e-3);
+    out[key] = t;
+    replaced.push(t);
+  }
+  return { state: out, replaced };
 }

@@ -5,6 +5,8 @@ export {
   expectClsAttentionMatches,
   patchTokens,
   referenceClsAttention,
+  referenceLogits,
+  shrinkResidualStream,
   sharpenAttention,
   type ClsAttentionArgs,
   type ClsAttentionReference,

@@ -1,4 +1,4 @@
-import { backboneKeys, expectClsAttentionMatches, referenceClsAttention, sharpenAttention } from '@tessera/test-utils';
+import { backboneKeys, expectClsAttentionMatches, expectRelClose, referenceClsAttention, referenceLogits, sharpenAttention, shrinkResidualStream } from '@tessera/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createModel, createModelFromSpec, loadTorchStateDict, setBackend, tf, torchStateDict, use, type VisionModel } from '@tessera/core';
 import { t2tPlugin } from '../src/index.js';
@@ -35,7 +35,7 @@ function checkAgainstDefinition(model: VisionModel, imgSize: [number, number], o
   tf.dispose([images, out.logits, probs, tokens, zero, ...sharp.replaced, ...Object.values(initial)]);
 }
 
-describe('class-token attention of T2T models equals its definition (1e-5)', () => {
+describe('T2T backbones against their definition, recomputed from the state dict', () => {
   beforeAll(async () => {
     await setBackend('wasm');
     use(t2tPlugin);
@@ -63,6 +63,33 @@ describe('class-token attention of T2T models equals its definition (1e-5)', () 
       head: { block: 'classifier', options: { normEps: 1e-5 } },
     });
     checkAgainstDefinition(model, [40, 32], { numHeads: 3, scale: 16 ** -0.5, what: 'T2T stem + core blocks' });
+    model.dispose();
+  });
+
+  it('t2t_vit_7: every block LayerNorm and the final norm use eps 1e-5 (nn.LayerNorm default), seen on a residual stream of spread ~1e-3', () => {
+    const model = createModel('t2t_vit_7', { imgSize: 64, numClasses: 4 });
+    const initial = torchStateDict(model);
+    const keys = backboneKeys(initial);
+    const project = Object.keys(initial).find((k) => k.endsWith('project.weight'))!;
+    const small = shrinkResidualStream(initial, [project.replace(/weight$/, 'bias'), 'cls_token', 'pos_embed', 'attn.proj.weight', 'attn.proj.bias', 'mlp.fc2.weight', 'mlp.fc2.bias']);
+    const zero = tf.zerosLike(initial[project]!);
+    const state = { ...small.state, [project]: zero };
+    loadTorchStateDict(model, state);
+    const images = tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+    const logits = model.predict(images);
+    const bias = state[project.replace(/weight$/, 'bias')]!;
+    const tokens = tf.tile(tf.reshape(bias, [1, 1, bias.shape[0]!]), [2, 16, 1]) as tf.Tensor3D;
+    const reference = (norm1: number, norm2: number, final: number) =>
+      referenceLogits({ state, tokens, ...keys, numHeads: 4, scale: 64 ** -0.5, normEps: norm1, norm: 'norm', head: 'head', eps: { norm1, norm2, final } });
+    const expected = reference(1e-5, 1e-5, 1e-5);
+    // Float32 through 7 blocks on a 1e-3-spread stream: 1e-4 of the largest logit; 1e-6 in any group is >10x further.
+    expectRelClose(logits.dataSync(), expected, 't2t_vit_7 logits vs reference (eps 1e-5)', 1e-4, 1e-3);
+    const scale = Math.max(1e-3, ...Array.from(expected, Math.abs));
+    for (const [group, alternative] of [['norm1', reference(1e-6, 1e-5, 1e-5)], ['norm2', reference(1e-5, 1e-6, 1e-5)], ['final norm', reference(1e-5, 1e-5, 1e-6)]] as const) {
+      const gap = Math.max(...Array.from(expected, (v, i) => Math.abs(v - alternative[i]!))) / scale;
+      expect(gap, `${group} eps 1e-6 instead of 1e-5`).toBeGreaterThan(1e-3);
+    }
+    tf.dispose([images, logits, tokens, zero, ...small.replaced, ...Object.values(initial)]);
     model.dispose();
   });
 });

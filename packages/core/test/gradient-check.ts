@@ -21,3 +21,17 @@ export function valueAndGrads(f: TensorFn, inputs: Array<{ data: Float32Array; s
     return [y, ...grads].map((t) => t.dataSync() as Float32Array);
   });
 }
+
+/**
+ * Runs f once outside any tf.tidy (inputs made and disposed here) and returns how many tensors it left behind
+ * besides its result. The counts around `valueAndGrads` prove nothing about leaks: its tidy (and tf.grad's own
+ * scope) frees whatever the op forgot, which a caller outside a tidy would keep forever.
+ */
+export function forwardLeak(f: TensorFn, inputs: Array<{ data: Float32Array; shape: number[] }>): number {
+  const xs = inputs.map((i) => tf.tensor(i.data, i.shape));
+  const before = tf.memory().numTensors;
+  const y = f(...xs);
+  const left = tf.memory().numTensors - before - 1;
+  tf.dispose([y, ...xs]);
+  return left;
+}

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { batchMatMul, InvalidArgumentError, Rng, scaledDotProductAttention, setBackend, tf } from '../src/index.js';
 import { expectRelClose } from '@tessera/test-utils';
-import { uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
+import { forwardLeak, uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
 import { wasmBatchMatMulActive } from '../src/ops/wasm-batch-matmul.js';
 
 /*
@@ -51,6 +51,7 @@ describe('batchMatMul', () => {
           const before = tf.memory().numTensors;
           const got = valueAndGrads((a, b) => batchMatMul(a!, b!, transposeA, transposeB, scale), inputs, r);
           expect(tf.memory().numTensors).toBe(before);
+          expect(forwardLeak((a, b) => batchMatMul(a!, b!, transposeA, transposeB, scale), inputs), 'tensors left outside tidy').toBe(0);
           const label = JSON.stringify({ lead, m, k, n, transposeA, transposeB, scale });
           ['y', 'da', 'db'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, `${name} ${label}`, REL_TOL));
         },
@@ -95,6 +96,12 @@ describe('scaledDotProductAttention on wasm', () => {
       return out.probs.dataSync() as Float32Array;
     });
     expect(tf.memory().numTensors).toBe(before);
+    // Outside any tidy the call may leave exactly its two results (output and probs), nothing else.
+    expect(forwardLeak((q, k, v) => {
+      const out = scaledDotProductAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, scale);
+      out.probs.dispose();
+      return out.output;
+    }, inputs), 'tensors left outside tidy').toBe(0);
     ['output', 'dq', 'dk', 'dv'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, name, REL_TOL));
     expectRelClose(probs, referenceProbs, 'probs', REL_TOL);
   });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectRelClose } from '@tessera/test-utils';
+import { forwardLeak } from './gradient-check.js';
 import { conv2d, Conv2d, type Conv2dArgs, InvalidArgumentError, Linear, Rng, setBackend, tf } from '../src/index.js';
 
 /*
@@ -204,6 +205,11 @@ describe('conv2d forward and gradients', () => {
         const before = tf.memory().numTensors;
         const wasmOurs = run(p, ours);
         expect(tf.memory().numTensors).toBe(before);
+        const operands = [
+          { data: Float32Array.from(p.x), shape: p.xShape },
+          { data: Float32Array.from(p.w), shape: p.wShape },
+        ];
+        expect(forwardLeak((x, w) => ours(x as tf.Tensor4D, w as tf.Tensor4D), operands), 'tensors left outside tidy').toBe(0);
         for (const [name, got] of [['wasm', wasmOurs], ['cpu', cpuOurs]] as const) {
           expectRelClose(got.y, ref.y, `${name} y ${label}`, REL_TOL);
           expectRelClose(got.dx, ref.dx, `${name} dx ${label}`, REL_TOL);

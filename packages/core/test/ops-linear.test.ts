@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { linear, Rng, setBackend, tf } from '../src/index.js';
 import { expectRelClose } from '@tessera/test-utils';
-import { uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
+import { forwardLeak, uniformValues, valueAndGrads } from './gradient-check.js';
 
 /*
  * linear's custom gradient (explicit transposes, plain 2-D products) against the
@@ -56,6 +56,12 @@ describe('linear', () => {
             return bias ? y : tf.add(y, tf.mul(bt, 0));
           });
           expect(tf.memory().numTensors).toBe(before);
+          const operands = [
+            { data: x, shape: [...lead, inFeatures] },
+            { data: w, shape: [inFeatures, outFeatures] },
+            { data: b, shape: [outFeatures] },
+          ];
+          expect(forwardLeak((xt, wt, bt) => linear(xt!, wt as tf.Tensor2D, bias ? (bt as tf.Tensor1D) : null), operands), 'tensors left outside tidy').toBe(0);
           const label = JSON.stringify({ lead, inFeatures, outFeatures, bias });
           ['y', 'dx', 'dW', 'db'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, `${name} ${label}`, REL_TOL));
         },

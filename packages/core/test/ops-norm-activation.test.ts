@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gelu, geluTanh, LayerNorm, Rng, setBackend, tf } from '../src/index.js';
 import { expectRelClose } from '@tessera/test-utils';
-import { uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
+import { forwardLeak, uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
 
 /*
  * GELU, tanh-GELU and LayerNorm carry hand-written gradients (to keep fewer
@@ -41,6 +41,7 @@ describe('activation gradients', () => {
           const before = tf.memory().numTensors;
           const got = valueAndGrads((x) => ours(x!), inputs, r);
           expect(tf.memory().numTensors).toBe(before);
+          expect(forwardLeak((x) => ours(x!), inputs), 'tensors left outside tidy').toBe(0);
           expectRelClose(got[0]!, reference[0]!, `${name} value ${shape}`, REL_TOL);
           expectRelClose(got[1]!, reference[1]!, `${name} gradient ${shape}`, REL_TOL);
         }),
@@ -84,6 +85,7 @@ describe('LayerNorm gradients', () => {
             return [y, dx, grads[layer.weight.name]!, grads[layer.bias.name]!].map((t) => t.dataSync() as Float32Array);
           });
           expect(tf.memory().numTensors).toBe(before);
+          expect(forwardLeak((x) => layer.apply(x!), [inputs[0]!]), 'tensors left outside tidy').toBe(0);
           layer.dispose();
           const label = JSON.stringify({ lead, channels, eps });
           ['y', 'dx', 'dweight', 'dbias'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, `${name} ${label}`, REL_TOL));

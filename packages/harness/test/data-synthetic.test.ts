@@ -86,7 +86,9 @@ describe('synthetic dataset', () => {
       });
       if (best === label) correct++;
     }
-    expect(correct / test.length).toBeLessThan(0.3);
+    // Chance is 0.10. Measured 0.167 (50 of 300; the seeds make it exact): the silhouettes leave a little signal in the
+    // mean pixels. 0.20 keeps 10 examples of margin, and a generator whose figure colour carries the class reaches 0.34.
+    expect(correct / test.length).toBeLessThan(0.2);
   });
 
   it('rejects a bad index, size, imgSize or seed, naming the parameter', async () => {

@@ -35,3 +35,6 @@ export function forwardLeak(f: TensorFn, inputs: Array<{ data: Float32Array; sha
   tf.dispose([y, ...xs]);
   return left;
 }
+
+/** Kept for tests written before the shared helper existed; new tests import it from '@tessera/test-utils'. */
+export { expectRelClose } from '@tessera/test-utils';

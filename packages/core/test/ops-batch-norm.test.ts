@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BatchNorm2d, ForwardContext, Rng, setBackend, tf } from '../src/index.js';
-import { expectRelClose, uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
+import { expectRelClose } from '@tessera/test-utils';
+import { forwardLeak, uniformValues, valueAndGrads, type TensorFn } from './gradient-check.js';
 
 /*
  * BatchNorm2d's train-mode gradient is written by hand (ops/batch-norm.ts).
@@ -63,6 +64,7 @@ describe('BatchNorm2d gradients (train mode)', () => {
             return [y, dx, grads[layer.weight.name]!, grads[layer.bias.name]!].map((t) => t.dataSync() as Float32Array);
           });
           expect(tf.memory().numTensors).toBe(before);
+          expect(forwardLeak((x) => layer.apply(x as tf.Tensor4D, ctx), [inputs[0]!]), 'tensors left outside tidy').toBe(0);
           layer.dispose();
           const label = JSON.stringify({ batch, height, width, channels, eps });
           ['y', 'dx', 'dweight', 'dbias'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, `${name} ${label}`, REL_TOL));

@@ -87,7 +87,7 @@ describe('norms', () => {
     for (const [key, expected] of Object.entries(outputs)) {
       const ln = new LayerNorm(5, new Rng(0), Number(key));
       ln.loadStateDict({ weight: fixtureTensor(f.weight), bias: fixtureTensor(f.bias) });
-      expectClose(ln.apply(fixtureTensor(f.x)), expected, TOL);
+      expectClose(ln.forward(fixtureTensor(f.x)), expected, TOL);
       // The fixture tells the eps values apart: every other eps's output is further than 100x the tolerance.
       for (const [other, alternative] of Object.entries(outputs)) {
         if (other === key) continue;

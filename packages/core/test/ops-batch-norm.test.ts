@@ -64,7 +64,7 @@ describe('BatchNorm2d gradients (train mode)', () => {
             return [y, dx, grads[layer.weight.name]!, grads[layer.bias.name]!].map((t) => t.dataSync() as Float32Array);
           });
           expect(tf.memory().numTensors).toBe(before);
-          expect(forwardLeak((x) => layer.apply(x as tf.Tensor4D, ctx), [inputs[0]!]), 'tensors left outside tidy').toBe(0);
+          expect(forwardLeak((x) => layer.forward(x as tf.Tensor4D, ctx), [inputs[0]!]), 'tensors left outside tidy').toBe(0);
           layer.dispose();
           const label = JSON.stringify({ batch, height, width, channels, eps });
           ['y', 'dx', 'dweight', 'dbias'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, `${name} ${label}`, REL_TOL));

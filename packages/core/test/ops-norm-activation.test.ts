@@ -85,7 +85,7 @@ describe('LayerNorm gradients', () => {
             return [y, dx, grads[layer.weight.name]!, grads[layer.bias.name]!].map((t) => t.dataSync() as Float32Array);
           });
           expect(tf.memory().numTensors).toBe(before);
-          expect(forwardLeak((x) => layer.apply(x!), [inputs[0]!]), 'tensors left outside tidy').toBe(0);
+          expect(forwardLeak((x) => layer.forward(x!), [inputs[0]!]), 'tensors left outside tidy').toBe(0);
           layer.dispose();
           const label = JSON.stringify({ lead, channels, eps });
           ['y', 'dx', 'dweight', 'dbias'].forEach((name, i) => expectRelClose(got[i]!, reference[i]!, `${name} ${label}`, REL_TOL));

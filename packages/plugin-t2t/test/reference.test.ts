@@ -51,7 +51,7 @@ describe('T2T-ViT against PyTorch float64 reference numbers (test/fixtures/make_
       const state = toState(f.state);
       loadTorchStateDict(layer, state);
       const x = toTensor(f.input) as tf.Tensor3D;
-      const y = layer.apply(x, evalCtx());
+      const y = layer.forward(x, evalCtx());
       expectClose(y.dataSync(), f.output.data, ATOL, RTOL);
       // Each alternative is further from the expected output than 100x the tolerance allows anywhere.
       const allowed = ATOL + RTOL * Math.max(...f.output.data.map(Math.abs));

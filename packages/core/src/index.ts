@@ -81,7 +81,7 @@ export {
   type OutputName,
   type TesseraPlugin,
 } from './plugin/types.js';
-export { Registry, type Registered } from './plugin/registry.js';
+export { Registry, UnknownNameError, type Registered } from './plugin/registry.js';
 export { closestNames } from './plugin/names.js';
 export { corePlugin } from './plugin/core-plugin.js';
 export { createModel, createModelFromSpec, listModels, registry, use } from './plugin/default-registry.js';
@@ -112,7 +112,17 @@ export { applyAugmentations, attachAugmentations, AugmentationChain, chainAugmen
 export { createAugmentation } from './augment/create.js';
 
 // Serialisation
-export { decodeSafetensors, encodeSafetensors, loadSafetensors, MAX_HEADER_BYTES, saveSafetensors, writeFileAtomic, type SafetensorsContent } from './io/safetensors.js';
+// File helpers (loadSafetensors, saveSafetensors, writeFileAtomic) live in '@tessera/core/node', so this entry runs in browsers.
+export {
+  decodeSafetensors,
+  decodeSafetensorsEntry,
+  encodeSafetensors,
+  MAX_HEADER_BYTES,
+  parseSafetensorsHeader,
+  type SafetensorsContent,
+  type SafetensorsEntry,
+  type SafetensorsHeader,
+} from './io/safetensors.js';
 export { fromTorchLayout, loadTorchStateDict, toTorchLayout, torchStateDict } from './io/torch.js';
 
 export { CORE_VERSION } from './version.js';

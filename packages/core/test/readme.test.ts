@@ -19,7 +19,7 @@ describe('README examples', () => {
   blocks.forEach((code, i) => {
     it(`example ${i + 1} runs`, async () => {
       const file = fileURLToPath(new URL(`./.readme-example-${i}.ts`, import.meta.url));
-      writeFileSync(file, code.replaceAll("from '@tessera/core'", "from '../src/index.js'"));
+      writeFileSync(file, code.replaceAll("from '@tessera/core/node'", "from '../src/node.js'").replaceAll("from '@tessera/core'", "from '../src/index.js'"));
       written.push(file);
       const log = vi.spyOn(console, 'log').mockImplementation(() => {});
       await import(file);

@@ -65,6 +65,13 @@ describe('registry', () => {
     expect(() => r.getBlock('transfromer')).toThrow(/Did you mean 'transformer'/);
   });
 
+  it('suggestions ignore case', () => {
+    const r = new Registry().use(corePlugin);
+    expect(() => r.createModel('DeiT_Tiny_Patch16_224')).toThrow(/Did you mean 'deit_tiny_patch16_224'/);
+    expect(() => r.getBlock('Transfromer')).toThrow(/Did you mean 'transformer'/);
+    expect(() => r.createModel('DEIT_TINY')).toThrow(/Did you mean 'deit_tiny_patch16_224'\?/);
+  });
+
   it('validates named-model options before building anything', () => {
     const r = new Registry().use(corePlugin);
     const before = tf.memory().numTensors;

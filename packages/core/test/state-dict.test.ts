@@ -8,16 +8,15 @@ import {
   decodeSafetensors,
   encodeSafetensors,
   FormatError,
-  loadSafetensors,
   loadTorchStateDict,
   Rng,
-  saveSafetensors,
   setBackend,
   StateDictError,
   tf,
   torchStateDict,
   TransformerBlock,
 } from '../src/index.js';
+import { loadSafetensors, saveSafetensors } from '../src/node.js';
 
 beforeAll(async () => {
   await setBackend('wasm');
@@ -77,6 +76,16 @@ describe('state dicts', () => {
     m.dispose();
   });
 
+  it('refuses integer data for a float parameter (an I32 tensor in a weights file), naming the key', () => {
+    const m = tinyVit(0);
+    const before = Array.from(m.stateDict()['head.weight']!.dataSync());
+    const intWeight = tf.zeros(m.stateDict()['head.weight']!.shape, 'int32');
+    expect(() => m.loadStateDict({ ...m.stateDict(), 'head.weight': intWeight })).toThrow(/head\.weight: dtype int32 cannot load into a float32 parameter/);
+    expect(Array.from(m.stateDict()['head.weight']!.dataSync())).toEqual(before);
+    intWeight.dispose();
+    m.dispose();
+  });
+
   it('PyTorch layouts: linear [out, in] and conv OIHW are transposed on load and back on export', () => {
     const block = new TransformerBlock({ layout: 'tokens', grid: { height: 1, width: 2 }, channels: 4, numPrefixTokens: 0 }, { numHeads: 2 }, new Rng(0));
     const torchState = torchStateDict(block);
@@ -113,17 +122,17 @@ describe('safetensors', () => {
     const header = {
       h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] },
       b: { dtype: 'BF16', shape: [1], data_offsets: [4, 6] },
-      d: { dtype: 'F64', shape: [1], data_offsets: [8, 16] },
-      n: { dtype: 'I64', shape: [1], data_offsets: [16, 24] },
+      d: { dtype: 'F64', shape: [1], data_offsets: [6, 14] },
+      n: { dtype: 'I64', shape: [1], data_offsets: [14, 22] },
     };
-    const data = new DataView(new ArrayBuffer(24));
+    const data = new DataView(new ArrayBuffer(22)); // packed with no gap, as the reference writer does
     data.setUint16(0, 0x3c00, true); // 1.0
     data.setUint16(2, 0xc000, true); // -2.0
     data.setUint16(4, 0x4049, true); // bf16 3.140625
-    data.setFloat64(8, 0.1, true);
-    data.setBigInt64(16, 7n, true);
+    data.setFloat64(6, 0.1, true);
+    data.setBigInt64(14, 7n, true);
     const json = new TextEncoder().encode(JSON.stringify(header));
-    const bytes = new Uint8Array(8 + json.length + 24);
+    const bytes = new Uint8Array(8 + json.length + 22);
     new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
     bytes.set(json, 8);
     bytes.set(new Uint8Array(data.buffer), 8 + json.length);

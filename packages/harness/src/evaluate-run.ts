@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { InvalidArgumentError, loadSafetensors, setBackend, tf, writeFileAtomic, type BackendChoice, type VisionModel } from '@tessera/core';
+import { InvalidArgumentError, setBackend, tf, type BackendChoice, type VisionModel } from '@tessera/core';
+import { loadSafetensors, writeFileAtomic } from '@tessera/core/node';
 import { openDataset, type ImageDataset } from './data/index.js';
 import { describeEnvironment } from './environment.js';
 import { evaluate } from './evaluate.js';

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createModel, saveSafetensors, setBackend, tf, torchStateDict, use, type VisionModel } from '@tessera/core';
+import { createModel, setBackend, tf, torchStateDict, use, type VisionModel } from '@tessera/core';
+import { saveSafetensors } from '@tessera/core/node';
 import { t2tPlugin } from '../src/index.js';
 
 // The README's ```ts usage block runs as written (read from README.md, so the two cannot drift), with the package

@@ -176,9 +176,12 @@ export abstract class Module {
     const problems: string[] = [];
     if (strict && missingKeys.length) problems.push(`missing keys: ${missingKeys.join(', ')}`);
     if (strict && unexpectedKeys.length) problems.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
+    const parameterKeys = new Set(this.namedParameters().map(([key]) => key));
     for (const [key, target] of Object.entries(own)) {
       const source = state[key];
       if (!source) continue;
+      // Integer data in a weight is a wrong file, not a value to round; integer buffers (PyTorch's int64 num_batches_tracked) are cast.
+      if (parameterKeys.has(key) && source.dtype !== 'float32') problems.push(`${key}: dtype ${source.dtype} cannot load into a float32 parameter`);
       if (source.shape.length !== target.shape.length || source.shape.some((d, i) => d !== target.shape[i])) {
         problems.push(`${key}: shape [${source.shape.join(', ')}] does not match the module's [${target.shape.join(', ')}]`);
       }

@@ -19,11 +19,13 @@ function editDistance(a: string, b: string): number {
  * distance of a third of its length (typos).
  */
 export function closestNames(name: string, candidates: Iterable<string>): string[] {
+  // Case is ignored: `T2T_ViT_7` and `DeiT_tiny` should find their models.
+  const query = name.toLowerCase();
   const all = [...candidates];
-  const containing = all.filter((c) => c !== name && c.includes(name)).sort((x, y) => x.length - y.length || x.localeCompare(y));
+  const containing = all.filter((c) => c !== name && c.toLowerCase().includes(query)).sort((x, y) => x.length - y.length || x.localeCompare(y));
   const limit = Math.max(2, Math.ceil(name.length / 3));
   const near = all
-    .map((c) => [c, editDistance(name, c)] as const)
+    .map((c) => [c, editDistance(query, c.toLowerCase())] as const)
     .filter(([c, d]) => d <= limit && !containing.includes(c))
     .sort((x, y) => x[1] - y[1] || x[0].localeCompare(y[0]))
     .map(([c]) => c);

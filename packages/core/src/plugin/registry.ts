@@ -18,10 +18,26 @@ function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${escaped}$`);
 }
 
-function unknownName(kind: string, name: string, known: Iterable<string>): CompositionError {
-  const suggestions = closestNames(name, known);
-  const hint = suggestions.length ? ` Did you mean ${suggestions.map((s) => `'${s}'`).join(' or ')}?` : '';
-  return new CompositionError(`unknown ${kind} '${name}'.${hint} Registered plugins contribute the ${kind}s; list them with list${kind[0]!.toUpperCase()}${kind.slice(1)}s().`);
+/** A model, block or augmentation name nobody registered; `suggestions` are the closest registered names. */
+export class UnknownNameError extends CompositionError {
+  constructor(
+    readonly kind: 'model' | 'block' | 'augmentation',
+    readonly unknownName: string,
+    readonly suggestions: readonly string[],
+  ) {
+    const hint = suggestions.length ? ` Did you mean ${suggestions.map((s) => `'${s}'`).join(' or ')}?` : '';
+    super(`unknown ${kind} '${unknownName}'.${hint} Registered plugins contribute the ${kind}s; list them with list${kind[0]!.toUpperCase()}${kind.slice(1)}s().`);
+  }
+
+  /** The same error in words for another audience, e.g. `see: tessera models`. */
+  withListHint(hint: string): string {
+    const did = this.suggestions.length ? ` Did you mean ${this.suggestions.map((s) => `'${s}'`).join(' or ')}?` : '';
+    return `unknown ${this.kind} '${this.unknownName}'.${did} ${hint}`;
+  }
+}
+
+function unknownName(kind: 'model' | 'block' | 'augmentation', name: string, known: Iterable<string>): UnknownNameError {
+  return new UnknownNameError(kind, name, closestNames(name, known));
 }
 
 /**

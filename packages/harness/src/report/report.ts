@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { writeFileAtomic } from '@tessera/core';
+import { writeFileAtomic } from '@tessera/core/node';
 import type { TrainConfig } from '../config.js';
 import type { MetricsLine, TrainResult } from '../train/trainer.js';
 import { lineChartSvg, type Series } from './charts.js';

@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { FormatError, InvalidArgumentError, writeFileAtomic, type BackendChoice } from '@tessera/core';
+import { FormatError, InvalidArgumentError, type BackendChoice } from '@tessera/core';
+import { writeFileAtomic } from '@tessera/core/node';
 import type { ImageDataset } from '../data/index.js';
 import { describeEnvironment } from '../environment.js';
 import { evaluate } from '../evaluate.js';

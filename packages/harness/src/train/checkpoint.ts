@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { FormatError, loadSafetensors, saveSafetensors, tf, writeFileAtomic, type RngState } from '@tessera/core';
+import { FormatError, tf, type RngState } from '@tessera/core';
+import { loadSafetensors, saveSafetensors, writeFileAtomic } from '@tessera/core/node';
 import type { TrainConfig } from '../config.js';
 import type { LoaderState } from '../data/index.js';
 

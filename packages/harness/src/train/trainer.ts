@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { chainAugmentations, oneHot, type Augmentation, Rng, setBackend, softTargetCrossEntropy, tf, TesseraError, writeFileAtomic, type VisionModel } from '@tessera/core';
+import { chainAugmentations, oneHot, type Augmentation, Rng, setBackend, softTargetCrossEntropy, tf, TesseraError, type VisionModel } from '@tessera/core';
+import { writeFileAtomic } from '@tessera/core/node';
 import { buildAugmentation } from '../augment.js';
 import type { TrainConfig } from '../config.js';
 import { BatchLoader, openDataset, type ImageDataset, type LoaderOptions } from '../data/index.js';

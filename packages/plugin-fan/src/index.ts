@@ -32,3 +32,18 @@ export {
   type SwinStageOptions,
 } from './swin.js';
 export { TokenMixing, type TokenMixingOptions } from './token-mixing.js';
+export { fanPlugin } from './plugin.js';
+export { fanPlugin as default } from './plugin.js';
+export { fanCheckpointFilter, fanModels, fanSwinSpec, fanViTSpec, type FanSwinConfig, type FanViTConfig } from './models.js';
+export {
+  convnextStageBlock,
+  convnextStemBlock,
+  fanBlock,
+  fanBlocks,
+  fanClassAttentionBlock,
+  fanConvPatchEmbedBlock,
+  fanHybridEmbedBlock,
+  fanPositionBlock,
+  fanSwinStageBlock,
+  swinPatchEmbedBlock,
+} from './blocks.js';

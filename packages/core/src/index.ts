@@ -59,6 +59,7 @@ export { ConvPatchEmbed, convPatchEmbedBlock, type ConvPatchEmbedOptions } from 
 export { convStemBlock } from './blocks/conv-stem.js';
 export { applyTransformerBlocks, prependClassToken, TransformerBlock, transformerBlock, transformerOptions, type TransformerOptions } from './blocks/transformer.js';
 export { classTokenBlock } from './blocks/class-token.js';
+export { ClassAttentionBlock, classAttentionBlock, classAttentionOptions, type ClassAttentionBlockOptions } from './blocks/class-attention.js';
 export { ClassifierHead, classifierBlock } from './blocks/classifier.js';
 export { classTokenAttention, VisionModel, stageInfo, type ForwardOptions, type ModelConfig, type StageInfo } from './models/vision-model.js';
 export { deitModels, IMAGENET_MEAN, IMAGENET_STD, VisionTransformer, type VisionTransformerArgs } from './models/vit.js';

@@ -1,4 +1,5 @@
 import { cutmixDefinition, mixupDefinition } from '../augment/mix.js';
+import { classAttentionBlock } from '../blocks/class-attention.js';
 import { classTokenBlock } from '../blocks/class-token.js';
 import { classifierBlock } from '../blocks/classifier.js';
 import { convPatchEmbedBlock } from '../blocks/conv-patch-embed.js';
@@ -19,6 +20,7 @@ export const corePlugin: TesseraPlugin = {
     conv_patch_embed: convPatchEmbedBlock,
     conv_stem: convStemBlock,
     class_token: classTokenBlock,
+    class_attention: classAttentionBlock,
     transformer: transformerBlock,
     classifier: classifierBlock,
   },

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createModelFromSpec, saveSafetensors, setBackend, tf, torchStateDict, use } from '@tessera/core';
+import { createModelFromSpec, setBackend, tf, torchStateDict, use } from '@tessera/core';
+import { saveSafetensors } from '@tessera/core/node';
 import { fanModels, fanPlugin } from '../src/index.js';
 
 // Every ```ts block of the README runs as written, with the package imports pointed at the sources.

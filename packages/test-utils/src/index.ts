@@ -1,4 +1,5 @@
 /** Test helpers shared by every Tessera package's suite (private, never published). */
+export { browserBundleProblems } from './browser-bundle.js';
 export { expectRelClose } from './rel-close.js';
 export {
   backboneKeys,

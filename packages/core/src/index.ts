@@ -36,6 +36,7 @@ export { layerScale } from './ops/layer-scale.js';
 export { layerNorm } from './ops/layer-norm.js';
 export { unfold, unfoldGrid, unfoldOutputSize, type UnfoldArgs } from './ops/unfold.js';
 export { bilinearResizeMatrix, PATCH_RESAMPLE_PRESETS, patchResamplePinv, resamplePatchEmbed, type PatchResampleOptions } from './ops/resample-patch-embed.js';
+export { resamplePosEmbed, resizeMatrix, type ResampleInterpolation, type ResamplePosEmbedOptions } from './ops/resample-pos-embed.js';
 
 // Modules and layers
 export { Module, ModuleDict, ModuleList, type Buffer, type LoadStateDictOptions, type LoadStateDictResult, type Parameter, type ParameterOptions, type TorchLayout } from './nn/module.js';
@@ -57,12 +58,13 @@ export { Attention, scaledDotProductAttention, type AttentionOptions } from './n
 export { PatchEmbed, patchEmbedBlock, positionEmbeddingInit } from './blocks/patch-embed.js';
 export { ConvPatchEmbed, convPatchEmbedBlock, type ConvPatchEmbedOptions } from './blocks/conv-patch-embed.js';
 export { convStemBlock } from './blocks/conv-stem.js';
-export { applyTransformerBlocks, prependClassToken, TransformerBlock, transformerBlock, transformerOptions, type TransformerOptions } from './blocks/transformer.js';
-export { classTokenBlock } from './blocks/class-token.js';
+export { TransformerBlock, transformerBlock, transformerOptions, type TransformerOptions } from './blocks/transformer.js';
+export { ClassTokenBlock, classTokenBlock, classTokenOptions, type ClassTokenOptions } from './blocks/class-token.js';
 export { ClassAttentionBlock, classAttentionBlock, classAttentionOptions, type ClassAttentionBlockOptions } from './blocks/class-attention.js';
-export { ClassifierHead, classifierBlock } from './blocks/classifier.js';
-export { classTokenAttention, VisionModel, stageInfo, type ForwardOptions, type ModelConfig, type StageInfo } from './models/vision-model.js';
-export { deitModels, IMAGENET_MEAN, IMAGENET_STD, VisionTransformer, type VisionTransformerArgs } from './models/vit.js';
+export { ClassifierHead, classifierBlock, classifierOptions, type ClassifierOptions } from './blocks/classifier.js';
+export { classTokenAttention, VisionModel, stageInfo, type ForwardOptions, type ForwardOverrides, type ModelConfig, type StageInfo } from './models/vision-model.js';
+export { deitModels, IMAGENET_MEAN, IMAGENET_STD } from './models/deit.js';
+export { sinusoidPositionEmbedding } from './nn/position.js';
 export { describeIssuePath, optionNames, parseBlockOptions, parseModelOptions, resolveImgSize } from './compose/options.js';
 
 // Plugins, registry and composition
@@ -85,7 +87,7 @@ export {
 export { Registry, UnknownNameError, type Registered } from './plugin/registry.js';
 export { closestNames } from './plugin/names.js';
 export { corePlugin } from './plugin/core-plugin.js';
-export { createModel, createModelFromSpec, listModels, registry, use } from './plugin/default-registry.js';
+export { createModel, createModelFromSpec, listModels, modelSpec, registry, use } from './plugin/default-registry.js';
 export { modelSpecSchema, parseModelSpec, type ModelSpec, type ModelSpecInput } from './compose/spec.js';
 export { ComposedModel, composeModel, planModel, type PlannedBlock } from './compose/composed-model.js';
 

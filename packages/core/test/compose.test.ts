@@ -122,8 +122,8 @@ describe('spec v2: stage names are state-dict prefixes', () => {
     expect(keys).toContain('extra.attn.qkv.weight');
     expect(keys.slice(-4)).toEqual(['norm.weight', 'norm.bias', 'head.weight', 'head.bias']);
     expect(model.stages().map((s) => s.name)).toEqual(['input', 'patch_embed patch_embed', 'stages[0] class_token', 'blocks.0 transformer', 'blocks.1 transformer', 'extra transformer', 'head classifier']);
-    expect(model.stage('extra')).toBe(model.plan[4] && model.stage('extra'));
-    expect(() => model.stage('blocks.0')).toThrow(/no stage named 'blocks\.0'; the stages are 'patch_embed', '', 'blocks', 'extra'/);
+    expect(model.stage('extra')).toBe(model.stage('stages[2]'));
+    expect(() => model.stage('blocks.0')).toThrow(/stage = "blocks\.0" is not accepted: expected a stage of composed: patch_embed, stem, stages\[0\], blocks, stages\[1\], extra, stages\[2\], head/);
     model.dispose();
   });
 

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError as FlagError, Option } from 'commander';
 import { BACKENDS, registry, setBackend, TesseraError, type BackendChoice } from '@tessera/core';
@@ -7,7 +8,7 @@ import { DEMO_EXPECTED_TOP1, demoConfig } from './demo.js';
 import { HARNESS_VERSION } from './environment.js';
 import { evaluateRun } from './evaluate-run.js';
 import { describeModel, formatModelInfo } from './info.js';
-import { buildModel, defaultImgSize, modelInputSize, resolveModelRef } from './model.js';
+import { buildModel, defaultImgSize, modelInputSize, resolveModelRef, resolveModelSpec } from './model.js';
 import { loadPlugins } from './plugins.js';
 import { createReporter } from './progress.js';
 import { addRobustnessCommand } from './robustness/command.js';
@@ -270,6 +271,29 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
         }
       } catch (error) {
         exitCode = fail(io, Boolean(flags.json), error);
+      }
+    });
+
+  program
+    .command('spec')
+    .description("print a model's JSON spec with every default filled in; edit it and build it with info or train --model spec.json")
+    .argument('<model>', 'a registered model name or a JSON model spec')
+    .option('--img-size <n>', "input size (default: the model's)", integer(1))
+    .option('--num-classes <n>', "classifier size (default: the model's)", integer(1))
+    .option('--out <file>', 'write the spec to this file instead of printing it')
+    .addOption(pluginOption())
+    .action(async (modelName: string, flags: { imgSize?: number; numClasses?: number; out?: string; plugin: string[] }) => {
+      try {
+        await loadPlugins(flags.plugin, { warn: io.err });
+        const spec = resolveModelSpec(resolveModelRef(modelName), { imgSize: flags.imgSize, numClasses: flags.numClasses });
+        const text = `${JSON.stringify(spec, null, 2)}\n`;
+        if (flags.out) {
+          const path = resolve(flags.out);
+          writeFileSync(path, text);
+          io.err(`wrote ${path}`);
+        } else io.out(text.trimEnd());
+      } catch (error) {
+        exitCode = fail(io, false, error);
       }
     });
 

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createModel, createModelFromSpec, InvalidArgumentError, parseModelSpec, registry, resolveImgSize, type VisionModel } from '@tessera/core';
+import { createModel, createModelFromSpec, InvalidArgumentError, parseModelSpec, planModel, registry, resolveImgSize, type ModelSpec, type VisionModel } from '@tessera/core';
 
 /** What a run needs to rebuild its model: a registered name, or a spec (kept inline so a run folder is self-contained). */
 export interface ModelRef {
@@ -57,11 +57,21 @@ export function defaultImgSize(ref: ModelRef): number {
 
 /** A registered model's default input [height, width, channels], from its spec. */
 export function modelInputSize(name: string): readonly [number, number, number] {
-  const { definition } = registry.getModel(name);
-  if (!definition.spec) return definition.defaults!.inputSize;
-  const spec = parseModelSpec(definition.spec({}));
+  const spec = registry.modelSpec(name);
   const [height, width] = resolveImgSize(spec.imgSize, 224);
   return [height, width, spec.inChannels];
+}
+
+/**
+ * The validated spec of a model reference, every default filled in, with explicit
+ * overrides applied (what `tessera spec` prints). Every block and option is
+ * checked, without making a tensor.
+ */
+export function resolveModelSpec(ref: ModelRef, overrides: ModelOverrides = {}): ModelSpec {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const spec = ref.spec ? parseModelSpec({ ...ref.spec, ...defined }) : registry.modelSpec(ref.name, defined);
+  planModel(spec, registry);
+  return spec;
 }
 
 /** Builds the model; explicit overrides replace what the spec or the model's defaults say. */

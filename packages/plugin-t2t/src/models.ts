@@ -1,50 +1,144 @@
 import {
   IMAGENET_MEAN,
   IMAGENET_STD,
+  InvalidArgumentError,
   loadTorchStateDict,
   parseModelOptions,
   resolveImgSize,
   StateDictError,
   z,
+  type ComposedModel,
   type Grid,
   type LoadStateDictOptions,
   type LoadStateDictResult,
-  type ModelDefaults,
   type ModelDefinition,
   type ModelOptions,
+  type ModelSpecInput,
   type tf,
 } from '@tessera/core';
 import { resizePosEmbed } from './position.js';
-import { DEFAULT_T2T_ARGS, T2TViT } from './t2t-vit.js';
+import { T2T_SOFT_SPLITS, t2tGrids, type SoftSplit } from './t2t-module.js';
 
 const PAPER = 'Yuan et al., Tokens-to-Token ViT: Training Vision Transformers from Scratch on ImageNet, ICCV 2021';
 
-/** The official default_cfg of every T2T-ViT model. */
-export const T2T_DEFAULTS: ModelDefaults = {
-  inputSize: [224, 224, 3],
-  numClasses: 1000,
-  mean: IMAGENET_MEAN,
-  std: IMAGENET_STD,
-  interpolation: 'bicubic',
-  cropPct: 0.9,
-  classifier: 'head',
-};
+/**
+ * Attention scale of the backbone: a number, 'head' (head_dim^-0.5, the default
+ * for training from scratch) or 'embed' (embed_dim^-0.5, what every released
+ * checkpoint was trained with: the official factories set it when
+ * pretrained=True, upstream issue #62).
+ */
+export type QkScale = number | 'head' | 'embed';
 
-const t2tModelOptions = z
-  .object({
-    numClasses: z.number().int().min(1).optional(),
-    imgSize: z.union([z.number().int().min(1), z.tuple([z.number().int().min(1), z.number().int().min(1)])]).optional(),
-    inChannels: z.number().int().min(1).optional(),
-    dropRate: z.number().min(0).lt(1).optional(),
-    attnDropRate: z.number().min(0).lt(1).optional(),
-    dropPathRate: z.number().min(0).lt(1).optional(),
-    seed: z.number().int().optional(),
-    /** 'embed' for the released checkpoints (embed_dim^-0.5); default 'head' (head_dim^-0.5). */
-    qkScale: z.union([z.number().positive(), z.enum(['head', 'embed'])]).optional(),
-  })
-  .strict();
+/** The attention scale `qkScale` means for this width; undefined for head_dim^-0.5 (the transformer block's default). */
+export function resolveQkScale(qkScale: QkScale, embedDim: number): number | undefined {
+  if (qkScale === 'head') return undefined;
+  if (qkScale === 'embed') return embedDim ** -0.5;
+  if (typeof qkScale !== 'number' || !Number.isFinite(qkScale) || qkScale <= 0) {
+    throw new InvalidArgumentError('qkScale', qkScale, "a positive number, 'head' (head_dim^-0.5) or 'embed' (embed_dim^-0.5, for the released checkpoints)");
+  }
+  return qkScale;
+}
 
-interface T2TConfig {
+/** A T2T-ViT configuration (the arguments of the official `T2T_ViT` class). */
+export interface T2TViTConfig {
+  readonly name?: string;
+  readonly imgSize?: number | readonly [number, number];
+  readonly inChannels?: number;
+  readonly numClasses?: number;
+  /** 'performer' (t2t_vit_*) or 'transformer' (t2t_vit_t_*) layers in the T2T module. */
+  readonly tokensType?: 'performer' | 'transformer';
+  /** Width between soft splits (64 in every released model). */
+  readonly tokenDim?: number;
+  readonly embedDim: number;
+  readonly depth: number;
+  readonly numHeads: number;
+  readonly mlpRatio: number;
+  /** The backbone has no qkv bias in the official code. */
+  readonly qkvBias?: boolean;
+  readonly qkScale?: QkScale;
+  readonly dropRate?: number;
+  readonly attnDropRate?: number;
+  readonly dropPathRate?: number;
+  /** Dropout inside the T2T performer layers (hard-coded 0.1 in the official code). */
+  readonly performerDropRate?: number;
+  readonly softSplits?: readonly SoftSplit[];
+  readonly seed?: number;
+}
+
+/**
+ * The spec of a T2T-ViT: the `t2t` stem as `tokens_to_token`, a class token
+ * with the fixed sinusoid position embedding at the top level, pre-norm blocks
+ * (LayerNorm eps 1e-5, no qkv bias) as `blocks`, and the final `norm` and
+ * `head`: the official state-dict names. Throws InvalidArgumentError, naming
+ * `imgSize`, when the soft splits do not fit the input.
+ */
+export function t2tVitSpec(config: T2TViTConfig): ModelSpecInput {
+  const [height, width] = resolveImgSize(config.imgSize, 224);
+  const softSplits = (config.softSplits ?? T2T_SOFT_SPLITS).map((s) => ({ ...s }));
+  try {
+    t2tGrids(height, width, softSplits);
+  } catch (error) {
+    throw new InvalidArgumentError('imgSize', [height, width], `an input the soft splits fit (${(error as Error).message})`);
+  }
+  const qkScale = resolveQkScale(config.qkScale ?? 'head', config.embedDim);
+  const dropRate = config.dropRate ?? 0;
+  return {
+    name: config.name ?? 't2t_vit',
+    imgSize: [height, width],
+    inChannels: config.inChannels ?? 3,
+    numClasses: config.numClasses ?? 1000,
+    mean: [...IMAGENET_MEAN],
+    std: [...IMAGENET_STD],
+    interpolation: 'bicubic',
+    cropPct: 0.9,
+    dropPathRate: config.dropPathRate ?? 0,
+    dropPathSchedule: 'linear',
+    seed: config.seed ?? 0,
+    stem: {
+      block: 't2t',
+      name: 'tokens_to_token',
+      options: {
+        embedDim: config.embedDim,
+        tokensType: config.tokensType ?? 'performer',
+        tokenDim: config.tokenDim ?? 64,
+        dropRate: config.performerDropRate ?? 0.1,
+        softSplits,
+      },
+    },
+    stages: [
+      { block: 'class_token', name: '', options: { posEmbed: 'sinusoid', dropRate } },
+      {
+        block: 'transformer',
+        name: 'blocks',
+        depth: config.depth,
+        options: {
+          numHeads: config.numHeads,
+          mlpRatio: config.mlpRatio,
+          qkvBias: config.qkvBias ?? false,
+          ...(qkScale === undefined ? {} : { qkScale }),
+          dropRate,
+          attnDropRate: config.attnDropRate ?? 0,
+          normEps: 1e-5,
+        },
+      },
+    ],
+    head: { block: 'classifier', name: '', options: { pool: 'token', norm: 'layer', normEps: 1e-5 } },
+  };
+}
+
+const t2tModelOptions = z.strictObject({
+  numClasses: z.number().int().min(1).optional(),
+  imgSize: z.union([z.number().int().min(1), z.tuple([z.number().int().min(1), z.number().int().min(1)])]).optional(),
+  inChannels: z.number().int().min(1).optional(),
+  dropRate: z.number().min(0).lt(1).optional(),
+  attnDropRate: z.number().min(0).lt(1).optional(),
+  dropPathRate: z.number().min(0).lt(1).optional(),
+  seed: z.number().int().optional(),
+  /** 'embed' for the released checkpoints (embed_dim^-0.5); default 'head' (head_dim^-0.5). */
+  qkScale: z.union([z.number().positive(), z.enum(['head', 'embed'])]).optional(),
+});
+
+interface T2TArchitecture {
   readonly tokensType: 'performer' | 'transformer';
   readonly embedDim: number;
   readonly depth: number;
@@ -52,27 +146,50 @@ interface T2TConfig {
   readonly mlpRatio: number;
 }
 
-function t2tModel(name: string, config: T2TConfig): ModelDefinition {
-  const layer = config.tokensType === 'performer' ? 'Token_performer' : 'Token_transformer';
+/** The class token's position in the model: its grid and the number of prefix rows of `pos_embed`. */
+function posEmbedLayout(model: ComposedModel): { grid: Grid; numPrefixTokens: number } {
+  const planned = model.plan.find((p) => p.block === 'class_token' && p.prefix === '');
+  if (!planned || planned.input.layout !== 'tokens' || planned.output.layout !== 'tokens') {
+    throw new StateDictError(`${model.config.name} has no top-level class_token stage, so it has no pos_embed to resize`);
+  }
+  return { grid: planned.input.grid, numPrefixTokens: planned.output.numPrefixTokens };
+}
+
+/**
+ * The official loader's filter (utils.load_state_dict / resize_pos_embed): a
+ * `pos_embed` made for another input size is resized bicubically on its grid,
+ * the class row kept. The checkpoint's grid is `checkpointGrid`, or square as the
+ * official helper assumes. Returns a new dict; a resized tensor in it is new.
+ */
+export function t2tCheckpointFilter(state: Record<string, tf.Tensor>, model: ComposedModel, checkpointGrid?: Grid): Record<string, tf.Tensor> {
+  const posEmbed = state.pos_embed;
+  const target = model.stateDict().pos_embed;
+  if (!posEmbed || !target || (posEmbed.shape[1] === target.shape[1] && posEmbed.shape[2] === target.shape[2])) return { ...state };
+  if (posEmbed.rank !== 3 || posEmbed.shape[0] !== 1 || posEmbed.shape[2] !== target.shape[2]) {
+    throw new StateDictError(`pos_embed: shape [${posEmbed.shape.join(', ')}] cannot be resized to the model's [${target.shape.join(', ')}] (the width must match)`);
+  }
+  const { grid, numPrefixTokens } = posEmbedLayout(model);
+  const patches = posEmbed.shape[1]! - numPrefixTokens;
+  const side = Math.round(Math.sqrt(patches));
+  const from = checkpointGrid ?? { height: side, width: side };
+  if (from.height * from.width !== patches) {
+    throw new StateDictError(
+      `pos_embed: ${patches} grid rows are not a ${from.height}x${from.width} grid; pass checkpointGrid {height, width} for a non-square checkpoint`,
+    );
+  }
+  return { ...state, pos_embed: resizePosEmbed(posEmbed, from, grid, numPrefixTokens) };
+}
+
+function t2tModel(name: string, architecture: T2TArchitecture): ModelDefinition {
+  const layer = architecture.tokensType === 'performer' ? 'Token_performer' : 'Token_transformer';
   return {
-    description: `T2T-ViT with ${layer} T2T layers, ${config.embedDim} wide, ${config.depth} blocks, ${config.numHeads} heads, MLP ratio ${config.mlpRatio}`,
+    description: `T2T-ViT with ${layer} T2T layers, ${architecture.embedDim} wide, ${architecture.depth} blocks, ${architecture.numHeads} heads, MLP ratio ${architecture.mlpRatio}`,
     paper: PAPER,
-    defaults: T2T_DEFAULTS,
-    create(options: ModelOptions) {
+    spec(options: ModelOptions) {
       const o = parseModelOptions(t2tModelOptions, name, options);
-      return new T2TViT(name, T2T_DEFAULTS, {
-        ...DEFAULT_T2T_ARGS,
-        ...config,
-        imgSize: resolveImgSize(o.imgSize, 224),
-        inChannels: o.inChannels ?? 3,
-        numClasses: o.numClasses ?? 1000,
-        qkScale: o.qkScale ?? 'head',
-        dropRate: o.dropRate ?? 0,
-        attnDropRate: o.attnDropRate ?? 0,
-        dropPathRate: o.dropPathRate ?? 0,
-        seed: o.seed ?? 0,
-      });
+      return t2tVitSpec({ ...architecture, ...o, name });
     },
+    checkpointFilter: (state, model) => t2tCheckpointFilter(state, model),
   };
 }
 
@@ -99,32 +216,15 @@ export interface LoadT2TOptions extends LoadStateDictOptions {
 
 /**
  * Loads a PyTorch state dict with the official names (e.g. an official checkpoint
- * converted to safetensors) into a T2T-ViT, transposing linear weights. When the
- * checkpoint's `pos_embed` was made for another input size it is resized first,
- * bicubically on the grid with the class row kept, as the official loader does
- * (utils.load_state_dict / resize_pos_embed). The caller's tensors are not disposed.
+ * converted to safetensors) into a T2T-ViT, transposing linear weights, with the
+ * `pos_embed` resized by `t2tCheckpointFilter` when it was made for another input
+ * size. The caller's tensors are not disposed.
  */
-export function loadT2TStateDict(model: T2TViT, state: Record<string, tf.Tensor>, options: LoadT2TOptions = {}): LoadStateDictResult {
-  const posEmbed = state.pos_embed;
-  const target = model.posEmbed.shape;
-  if (!posEmbed || (posEmbed.shape[1] === target[1] && posEmbed.shape[2] === target[2])) {
-    return loadTorchStateDict(model, state, options);
-  }
-  if (posEmbed.rank !== 3 || posEmbed.shape[0] !== 1 || posEmbed.shape[2] !== target[2]) {
-    throw new StateDictError(`pos_embed: shape [${posEmbed.shape.join(', ')}] cannot be resized to the model's [${target.join(', ')}] (the width must match)`);
-  }
-  const patches = posEmbed.shape[1]! - 1;
-  const side = Math.round(Math.sqrt(patches));
-  const from = options.checkpointGrid ?? { height: side, width: side };
-  if (from.height * from.width !== patches) {
-    throw new StateDictError(
-      `pos_embed: ${patches} grid rows are not a ${from.height}x${from.width} grid; pass checkpointGrid {height, width} for a non-square checkpoint`,
-    );
-  }
-  const resized = resizePosEmbed(posEmbed, from, model.grid, 1);
+export function loadT2TStateDict(model: ComposedModel, state: Record<string, tf.Tensor>, options: LoadT2TOptions = {}): LoadStateDictResult {
+  const filtered = t2tCheckpointFilter(state, model, options.checkpointGrid);
   try {
-    return loadTorchStateDict(model, { ...state, pos_embed: resized }, options);
+    return loadTorchStateDict(model, filtered, options);
   } finally {
-    resized.dispose();
+    if (filtered.pos_embed !== state.pos_embed) filtered.pos_embed?.dispose();
   }
 }

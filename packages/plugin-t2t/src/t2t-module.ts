@@ -121,33 +121,45 @@ export class T2TModule extends Block {
     return this.grids[this.grids.length - 1]!;
   }
 
-  /** [B, H, W, C] → tokens [B, h·w, embedDim] on the final grid (row-major). */
-  tokenize(images: tf.Tensor4D, ctx: ForwardContext): tf.Tensor3D {
+  /**
+   * [B, H, W, C] → tokens [B, h·w, embedDim] on the final grid (row-major), with
+   * that grid. Any input size the soft splits fit: the grids follow the image.
+   */
+  tokenizeWithGrid(images: tf.Tensor4D, ctx: ForwardContext): { tokens: tf.Tensor3D; grid: Grid } {
     const spec = this.inputSpec as ImageSpec;
-    if (images.rank !== 4 || images.shape[1] !== spec.height || images.shape[2] !== spec.width || images.shape[3] !== spec.channels) {
-      throw new InvalidArgumentError('images', `a tensor of shape [${images.shape.join(', ')}]`, `an NHWC batch [B, ${spec.height}, ${spec.width}, ${spec.channels}]`);
+    if (images.rank !== 4 || images.shape[3] !== spec.channels) {
+      throw new InvalidArgumentError('images', `a tensor of shape [${images.shape.join(', ')}]`, `an NHWC batch [B, H, W, ${spec.channels}]`);
     }
-    return tf.tidy(() => {
+    const grids =
+      images.shape[1] === spec.height && images.shape[2] === spec.width ? this.grids : t2tGrids(images.shape[1], images.shape[2], this.options.softSplits);
+    const out = tf.tidy(() => {
       let image = images;
       let soft: tf.Tensor3D | undefined;
       this.options.softSplits.forEach((split, i) => {
         soft = unfold(image, split);
         const layer = this.layers[i];
-        if (layer) image = tokensToGrid(tokens(layer.forward(soft, ctx), this.grids[i]!)).grid;
+        if (layer) image = tokensToGrid(tokens(layer.forward(soft, ctx), grids[i]!)).grid;
       });
       return this.project.forward(soft!) as tf.Tensor3D;
     });
+    return { tokens: out, grid: grids[grids.length - 1]! };
+  }
+
+  /** [B, H, W, C] → tokens [B, h·w, embedDim] on the final grid (row-major). */
+  tokenize(images: tf.Tensor4D, ctx: ForwardContext): tf.Tensor3D {
+    return this.tokenizeWithGrid(images, ctx).tokens;
   }
 
   forward(x: Features, ctx: ForwardContext): Features {
     if (x.layout !== 'image') throw new CompositionError(`t2t expects images, got ${x.layout}`);
-    return { layout: 'tokens', tensor: this.tokenize(x.tensor, ctx), grid: this.outputGrid, numPrefixTokens: 0 };
+    const { tokens: out, grid } = this.tokenizeWithGrid(x.tensor, ctx);
+    return { layout: 'tokens', tensor: out, grid, numPrefixTokens: 0 };
   }
 }
 
 export const t2tBlock: BlockDefinition<ResolvedT2TOptions> = {
   description: 'Tokens-to-Token stem of T2T-ViT: soft splits (7/4/2, 3/2/1, 3/2/1) with performer or transformer re-structurisation, then a linear projection (image → tokens)',
-  supports: { positions: ['stem'], dropPath: false, attention: false, dynamicGrid: false, overridable: [] },
+  supports: { positions: ['stem'], dropPath: false, attention: false, dynamicGrid: true, overridable: [] },
   accepts: ['image'],
   options: t2tOptions,
   examples: [

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ForwardContext, Rng, setBackend, tf } from '@tessera/core';
-import { orthogonalMatrix, sinusoidPositionEmbedding, t2tGrids, T2TModule, TokenPerformer, TokenTransformer } from '../src/index.js';
+import { ForwardContext, Rng, setBackend, sinusoidPositionEmbedding, tf } from '@tessera/core';
+import { orthogonalMatrix, t2tGrids, T2TModule, TokenPerformer, TokenTransformer } from '../src/index.js';
 
 describe('Token_performer invariants', () => {
   beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createModel, InvalidArgumentError, listModels, setBackend, tf, use } from '@tessera/core';
-import t2tDefault, { T2TViT, t2tPlugin } from '../src/index.js';
+import { createModel, InvalidArgumentError, listModels, setBackend, tf, use, type ModuleList, type TransformerBlock } from '@tessera/core';
+import t2tDefault, { t2tPlugin, type T2TModule } from '../src/index.js';
 
 // The appendix of shared/docs/papers.md: numel() summed over the official model.parameters() at 224 px, 1000 classes
 // (the frozen sinusoid pos_embed and the performers' random-feature w included).
@@ -88,15 +88,16 @@ describe('named T2T-ViT models', () => {
   });
 
   it('options: imgSize (exact token count, non-square too), qkScale, numClasses; bad options are refused by name', () => {
-    const model = createModel('t2t_vit_7', { imgSize: [200, 120], numClasses: 10, qkScale: 'embed', seed: 3 }) as T2TViT;
+    const model = createModel('t2t_vit_7', { imgSize: [200, 120], numClasses: 10, qkScale: 'embed', seed: 3 });
+    const firstBlock = (m: typeof model) => (m.stage('blocks') as ModuleList<TransformerBlock>).at(0);
     // 200 → 50 → 25 → 13 and 120 → 30 → 15 → 8 (the official img_size // 16 would say 12 x 7).
-    expect(model.grid).toEqual({ height: 13, width: 8 });
-    expect(model.posEmbed.shape).toEqual([1, 1 + 13 * 8, 256]);
-    expect(model.blocks.at(0).attn.scale).toBeCloseTo(256 ** -0.5, 12);
+    expect((model.stage('tokens_to_token') as T2TModule).outputGrid).toEqual({ height: 13, width: 8 });
+    expect(model.stateDict().pos_embed!.shape).toEqual([1, 1 + 13 * 8, 256]);
+    expect(firstBlock(model).attn.scale).toBeCloseTo(256 ** -0.5, 12);
     expect(model.config.inputSize).toEqual([200, 120, 3]);
     model.dispose();
-    const headScale = createModel('t2t_vit_7', { imgSize: 32 }) as T2TViT;
-    expect(headScale.blocks.at(0).attn.scale).toBeCloseTo(64 ** -0.5, 12);
+    const headScale = createModel('t2t_vit_7', { imgSize: 32 });
+    expect(firstBlock(headScale).attn.scale).toBeCloseTo(64 ** -0.5, 12);
     headScale.dispose();
     expect(() => createModel('t2t_vit_7', { qkScale: 'large' })).toThrow(InvalidArgumentError);
     expect(() => createModel('t2t_vit_7', { qkScale: 'large' })).toThrow(/qkScale/);

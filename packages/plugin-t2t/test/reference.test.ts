@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ForwardContext, loadTorchStateDict, Rng, setBackend, tf } from '@tessera/core';
-import { DEFAULT_T2T_ARGS, loadT2TStateDict, resizePosEmbed, T2T_DEFAULTS, T2TModule, T2TViT, TokenPerformer, TokenTransformer } from '../src/index.js';
+import { createModelFromSpec, ForwardContext, loadTorchStateDict, Rng, setBackend, tf, use } from '@tessera/core';
+import { loadT2TStateDict, resizePosEmbed, t2tPlugin, t2tVitSpec, T2TModule, TokenPerformer, TokenTransformer } from '../src/index.js';
 import { expectClose, reference, toState, toTensor } from './helpers.js';
 
 // Float32 against PyTorch float64: a few ulps per op, compounded over a handful of layers.
@@ -10,6 +10,7 @@ const RTOL = 2e-4;
 describe('T2T-ViT against PyTorch float64 reference numbers (test/fixtures/make_fixtures.py)', () => {
   beforeAll(async () => {
     await setBackend('wasm');
+    use(t2tPlugin);
   });
   const evalCtx = () => new ForwardContext(false);
 
@@ -83,19 +84,21 @@ describe('T2T-ViT against PyTorch float64 reference numbers (test/fixtures/make_
 
   it('whole T2T-ViT (performer stem, 2 blocks, qk_scale = embed_dim^-0.5) from a state dict with the official names', () => {
     const f = reference.model;
-    const model = new T2TViT('t2t_tiny', T2T_DEFAULTS, {
-      ...DEFAULT_T2T_ARGS,
-      imgSize: f.imgSize,
-      numClasses: f.numClasses,
-      tokenDim: f.tokenDim,
-      embedDim: f.embedDim,
-      depth: f.depth,
-      numHeads: f.numHeads,
-      mlpRatio: f.mlpRatio,
-      qkScale: 'embed',
-    });
+    const model = createModelFromSpec(
+      t2tVitSpec({
+        name: 't2t_tiny',
+        imgSize: f.imgSize,
+        numClasses: f.numClasses,
+        tokenDim: f.tokenDim,
+        embedDim: f.embedDim,
+        depth: f.depth,
+        numHeads: f.numHeads,
+        mlpRatio: f.mlpRatio,
+        qkScale: 'embed',
+      }),
+    );
     // The model's own frozen sinusoid table equals PyTorch's before anything is loaded.
-    expectClose(model.posEmbed.dataSync(), f.state.pos_embed.data, 1e-6);
+    expectClose(model.stateDict().pos_embed!.dataSync(), f.state.pos_embed.data, 1e-6);
     const state = toState(f.state);
     const result = loadT2TStateDict(model, state);
     expect(result).toEqual({ missingKeys: [], unexpectedKeys: [] });

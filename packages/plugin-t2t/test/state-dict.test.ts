@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createModel, decodeSafetensors, encodeSafetensors, setBackend, StateDictError, tf, torchStateDict, use } from '@tessera/core';
-import { loadT2TStateDict, resizePosEmbed, t2tPlugin, type T2TViT } from '../src/index.js';
+import { loadT2TStateDict, resizePosEmbed, t2tPlugin, type T2TModule } from '../src/index.js';
 
 describe('official-name state dicts through safetensors', () => {
   beforeAll(async () => {
@@ -20,7 +20,7 @@ describe('official-name state dicts through safetensors', () => {
     tf.dispose(Object.values(torchState));
 
     const { tensors } = decodeSafetensors(bytes);
-    const target = createModel('t2t_vit_7', { imgSize: 48, numClasses: 10, seed: 2 }) as T2TViT;
+    const target = createModel('t2t_vit_7', { imgSize: 48, numClasses: 10, seed: 2 });
     const images = tf.randomNormal([2, 48, 48, 3]) as tf.Tensor4D;
     const differentBefore = tf.tidy(() => tf.max(tf.abs(tf.sub(source.predict(images), target.predict(images)))).dataSync()[0]!);
     expect(differentBefore).toBeGreaterThan(1e-3);
@@ -40,12 +40,12 @@ describe('official-name state dicts through safetensors', () => {
   it('a checkpoint made for another input size loads with its pos_embed resized bicubically (class row kept)', () => {
     const small = createModel('t2t_vit_7', { imgSize: 48, numClasses: 3 });
     const state = torchStateDict(small);
-    const large = createModel('t2t_vit_7', { imgSize: 80, numClasses: 3, seed: 5 }) as T2TViT;
-    expect(large.grid).toEqual({ height: 5, width: 5 });
+    const large = createModel('t2t_vit_7', { imgSize: 80, numClasses: 3, seed: 5 });
+    expect((large.stage('tokens_to_token') as T2TModule).outputGrid).toEqual({ height: 5, width: 5 });
     loadT2TStateDict(large, state);
     const expected = resizePosEmbed(state.pos_embed!, { height: 3, width: 3 }, { height: 5, width: 5 });
-    expect(Array.from(large.posEmbed.dataSync())).toEqual(Array.from(expected.dataSync()));
-    expect(Array.from(large.posEmbed.dataSync().slice(0, 256))).toEqual(Array.from(state.pos_embed!.dataSync().slice(0, 256)));
+    expect(Array.from(large.stateDict().pos_embed!.dataSync())).toEqual(Array.from(expected.dataSync()));
+    expect(Array.from(large.stateDict().pos_embed!.dataSync().slice(0, 256))).toEqual(Array.from(state.pos_embed!.dataSync().slice(0, 256)));
     expect(() => loadT2TStateDict(large, state, { checkpointGrid: { height: 2, width: 4 } })).toThrow(/not a 2x4 grid/);
     tf.dispose([expected, ...Object.values(state)]);
     small.dispose();

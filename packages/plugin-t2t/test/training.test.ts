@@ -1,11 +1,11 @@
 import { expectRelClose } from '@tessera/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ForwardContext, Rng, setBackend, tf } from '@tessera/core';
-import { DEFAULT_T2T_ARGS, T2T_DEFAULTS, T2TModule, T2TViT } from '../src/index.js';
+import { createModelFromSpec, ForwardContext, Rng, setBackend, tf, use, type ComposedModel } from '@tessera/core';
+import { t2tPlugin, t2tVitSpec, T2TModule } from '../src/index.js';
 
-function tinyModel(seed = 0): T2TViT {
-  return new T2TViT('t2t_vit_tiny', T2T_DEFAULTS, {
-    ...DEFAULT_T2T_ARGS,
+function tinyModel(seed = 0): ComposedModel {
+  return createModelFromSpec(t2tVitSpec({
+    name: 't2t_vit_tiny',
     imgSize: [32, 32],
     numClasses: 4,
     tokenDim: 16,
@@ -15,7 +15,7 @@ function tinyModel(seed = 0): T2TViT {
     mlpRatio: 2,
     dropPathRate: 0.1,
     seed,
-  });
+  }));
 }
 
 function batch(seed: number): { images: tf.Tensor4D; labels: tf.Tensor2D } {
@@ -28,6 +28,7 @@ function batch(seed: number): { images: tf.Tensor4D; labels: tf.Tensor2D } {
 describe('training T2T-ViT on the wasm backend', () => {
   beforeAll(async () => {
     await setBackend('wasm');
+    use(t2tPlugin);
   });
 
   it('a tiny T2T-ViT (32x32 input, performer stem with dropout, drop path) trains: loss falls and no tensor leaks', () => {
@@ -51,7 +52,7 @@ describe('training T2T-ViT on the wasm backend', () => {
     // The optimiser allocates its moments on the first step; after that every step frees what it makes.
     expect(new Set(counts.slice(1)).size).toBe(1);
     // Frozen parameters (performer w, sinusoid pos_embed) are not trained.
-    expect(model.trainableVariables()).not.toContain(model.posEmbed);
+    expect(model.trainableVariables()).not.toContain(model.stateDict().pos_embed);
     optimizer.dispose();
     tf.dispose([images, labels]);
     model.dispose();

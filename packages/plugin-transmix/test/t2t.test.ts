@@ -1,24 +1,17 @@
 import { beforeAll, expect, it } from 'vitest';
-import { applyAugmentations, attachAugmentations, oneHot, Rng, setBackend, softTargetCrossEntropy, tf } from '@tessera/core';
-import { DEFAULT_T2T_ARGS, T2T_DEFAULTS, T2TViT } from '@tessera/plugin-t2t';
+import { applyAugmentations, attachAugmentations, createModelFromSpec, oneHot, Rng, setBackend, softTargetCrossEntropy, tf, use } from '@tessera/core';
+import { t2tPlugin, t2tVitSpec } from '@tessera/plugin-t2t';
 import { TransMix } from '../src/index.js';
 
 beforeAll(async () => {
   await setBackend('wasm');
+  use(t2tPlugin);
 });
 
 it('trains a tiny T2T-ViT (32x48 input, non-square 2x3 token grid) with TransMix: finite loss, no tensor leak', () => {
-  const model = new T2TViT('t2t_vit_tiny', T2T_DEFAULTS, {
-    ...DEFAULT_T2T_ARGS,
-    imgSize: [32, 48],
-    numClasses: 4,
-    tokenDim: 16,
-    embedDim: 32,
-    depth: 2,
-    numHeads: 2,
-    mlpRatio: 2,
-    seed: 0,
-  });
+  const model = createModelFromSpec(
+    t2tVitSpec({ name: 't2t_vit_tiny', imgSize: [32, 48], numClasses: 4, tokenDim: 16, embedDim: 32, depth: 2, numHeads: 2, mlpRatio: 2, seed: 0 }),
+  );
   const transmix = attachAugmentations(model, new TransMix({ switchProb: 1 }));
   const optimizer = tf.train.adam(2e-3);
   const rng = new Rng(2);

@@ -64,32 +64,6 @@ export class TransformerBlock extends Block {
   }
 }
 
-/**
- * Runs a stack of blocks over [B, N, C] tokens. With `captureAttention` the last
- * block records its attention in the context: the class-token attention that
- * TransMix reads comes from the last block (TransMix §3.2).
- */
-export function applyTransformerBlocks(
-  blocks: Iterable<TransformerBlock>,
-  x: tf.Tensor3D,
-  ctx: ForwardContext,
-  layout: { grid: { height: number; width: number }; numPrefixTokens: number },
-  captureAttention: boolean,
-): tf.Tensor3D {
-  const list = [...blocks];
-  list.forEach((block, i) => {
-    ctx.captureAttention = captureAttention && i === list.length - 1;
-    x = block.applyTokens(x, ctx, layout.grid, layout.numPrefixTokens);
-  });
-  ctx.captureAttention = false;
-  return x;
-}
-
-/** [cls; tokens] + posEmbed: a learned or fixed [1, 1, C] class token put in front of every sequence, then the position embedding over all of them. */
-export function prependClassToken(clsToken: tf.Tensor, tokens: tf.Tensor3D, posEmbed: tf.Tensor): tf.Tensor3D {
-  return tf.tidy(() => tf.add(tf.concat([tf.tile(clsToken, [tokens.shape[0], 1, 1]), tokens], 1), posEmbed) as tf.Tensor3D);
-}
-
 export const transformerBlock: BlockDefinition<z.infer<typeof transformerOptions>> = {
   description: 'Pre-norm ViT block: multi-head self-attention and MLP with residuals and drop path (tokens → tokens)',
   supports: { positions: ['stage'], dropPath: true, attention: 'self', dynamicGrid: true, overridable: [] },

@@ -1,13 +1,13 @@
 import { CompositionError, InvalidArgumentError } from '../errors.js';
-import type { ForwardContext, StageOverrides } from '../nn/context.js';
+import type { ForwardContext } from '../nn/context.js';
 import { Module, ModuleDict, ModuleList } from '../nn/module.js';
-import { stageInfo, VisionModel, type StageInfo } from '../models/vision-model.js';
+import { stageInfo, VisionModel, type ForwardOverrides, type StageInfo } from '../models/vision-model.js';
 import type { Registry } from '../plugin/registry.js';
 import type { Block, BlockDefinition, BlockPosition, OutputName } from '../plugin/types.js';
 import { describeSpec, gridToTokens, tokensToGrid, type FeatureSpec, type Features, type Layout } from '../tensor/layout.js';
 import { Rng } from '../tensor/random.js';
-import type { tf } from '../tensor/tf.js';
-import { optionNames, parseBlockOptions, resolveImgSize } from './options.js';
+import { tf } from '../tensor/tf.js';
+import { describeIssuePath, optionNames, parseBlockOptions, resolveImgSize } from './options.js';
 import { parseModelSpec, type ModelSpec } from './spec.js';
 
 type Role = 'stem' | 'stage' | 'head';
@@ -224,7 +224,7 @@ export class ComposedModel extends VisionModel {
   private mount(p: PlannedBlock, block: Block): void {
     if (p.stage === '') {
       this.addInlineModule(block);
-      this.stageModules.set('', block);
+      this.stageModules.set(p.path, block);
       return;
     }
     const parts = p.stage.split('.');
@@ -238,11 +238,13 @@ export class ComposedModel extends VisionModel {
     if (p.index === undefined) {
       this.attach(parent, last, block);
       this.stageModules.set(p.stage, block);
+      this.stageModules.set(p.path, block);
       return;
     }
     const list = this.child(parent, last, () => new ModuleList<Block>()) as ModuleList<Block>;
     list.push(block);
     this.stageModules.set(p.stage, list);
+    this.stageModules.set(p.path, list);
   }
 
   private readonly containers = new Map<Module, Map<string, Module>>();
@@ -279,40 +281,20 @@ export class ComposedModel extends VisionModel {
     });
   }
 
-  /** The block (or, for a stage with a depth, the list of blocks) of a stage, by its spec name. */
+  /**
+   * The block (or, for a stage with a depth, the list of blocks) of a stage, by
+   * its name (`blocks`) or its spec path (`stem`, `stages[0]`, `head`; the only
+   * way to reach a stage named '').
+   */
   stage(name: string): Block | ModuleList<Block> {
     const found = this.stageModules.get(name);
-    if (!found) {
-      throw new CompositionError(`no stage named '${name}'; the stages are ${[...this.stageModules.keys()].map((k) => `'${k}'`).join(', ')}`);
-    }
+    if (!found) throw new InvalidArgumentError('stage', name, `a stage of ${this.config.name}: ${this.stageNames().join(', ')}`);
     return found;
   }
 
-  /** Every override names a stage of this model and an option its block declares overridable. */
-  protected override checkOverrides(overrides: StageOverrides): void {
-    if (overrides === null || typeof overrides !== 'object' || Array.isArray(overrides)) {
-      throw new InvalidArgumentError('overrides', overrides, '{ [stageName]: { option: value } }');
-    }
-    for (const [stage, options] of Object.entries(overrides)) {
-      const planned = this.plan.filter((p) => p.stage === stage);
-      if (!planned.length) {
-        const names = [...new Set(this.plan.map((p) => `'${p.stage}'`))].join(', ');
-        throw new InvalidArgumentError('overrides', stage, `a stage name of ${this.config.name}: ${names}`);
-      }
-      if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-        throw new InvalidArgumentError(`overrides['${stage}']`, options, '{ option: value }');
-      }
-      const allowed = [...new Set(planned.flatMap((p) => p.definition.supports.overridable))];
-      for (const [option, value] of Object.entries(options)) {
-        if (!allowed.includes(option)) {
-          throw new InvalidArgumentError(
-            `overrides['${stage}'].${option}`,
-            value,
-            allowed.length ? `one of the options ${planned[0]!.block} lets a call change: ${allowed.join(', ')}` : `nothing: ${planned[0]!.block} lets a call change no option`,
-          );
-        }
-      }
-    }
+  /** Every stage's name and spec path. */
+  stageNames(): string[] {
+    return [...this.stageModules.keys()];
   }
 
   get availableOutputs(): readonly OutputName[] {
@@ -327,12 +309,105 @@ export class ComposedModel extends VisionModel {
     ];
   }
 
+  /** True when every block reads its grid from its input, so the model takes other input sizes. */
+  get dynamicGrid(): boolean {
+    return this.plan.every((p) => p.definition.supports.dynamicGrid);
+  }
+
+  /**
+   * Validates a call before any compute: the input's channels (and its size,
+   * unless every block declares `dynamicGrid`), then each override (a known
+   * stage, an option its block lists in `supports.overridable`, a value its
+   * schema accepts), then the feature specs of the whole model at this size with
+   * these options, so that a block that cannot take them refuses here.
+   */
+  protected override prepareCall(images: tf.Tensor4D, overrides: ForwardOverrides | undefined): void {
+    this.callOverrides = [];
+    const [height, width, channels] = this.config.inputSize;
+    if (!(images instanceof tf.Tensor) || images.rank !== 4 || images.shape[3] !== channels) return this.checkInput(images);
+    const [, h, w] = images.shape;
+    const resized = h !== height || w !== width;
+    if (resized && !this.dynamicGrid) {
+      const fixed = this.plan.filter((p) => !p.definition.supports.dynamicGrid).map((p) => `${p.prefix || p.path} (${p.block})`);
+      throw new InvalidArgumentError(
+        'images',
+        `a tensor of shape [${images.shape.join(', ')}]`,
+        `an NHWC batch [B, ${height}, ${width}, ${channels}] for ${this.config.name}; other sizes need every block to declare dynamicGrid, and ${[...new Set(fixed)].join(', ')} do not`,
+      );
+    }
+    const perBlock = this.resolveOverrides(overrides);
+    if (!resized && !perBlock.some((o) => o)) return;
+    let current: FeatureSpec = { layout: 'image', height: h, width: w, channels };
+    this.plan.forEach((p, i) => {
+      const options = perBlock[i] ? { ...(p.options as Record<string, unknown>), ...perBlock[i] } : p.options;
+      const converted = convertSpec(current, p.definition.accepts);
+      const what = perBlock[i] ? `overrides ${JSON.stringify(perBlock[i])}` : 'input';
+      const refuse = (reason: string) =>
+        new InvalidArgumentError(
+          perBlock[i] ? `overrides['${p.stage || p.path}']` : 'images',
+          perBlock[i] ?? `a tensor of shape [${images.shape.join(', ')}]`,
+          `a call ${p.prefix || p.path} (${p.block}) can take: with this ${what} ${reason}`,
+        );
+      if (typeof converted === 'string') throw refuse(converted);
+      try {
+        current = p.definition.outputSpec(converted, options);
+      } catch (error) {
+        throw refuse(`it refuses ${describeSpec(converted)}: ${(error as Error).message}`);
+      }
+    });
+    this.callOverrides = perBlock;
+  }
+
+  /** Each block's validated overrides for this call (undefined where none). */
+  private resolveOverrides(overrides: ForwardOverrides | undefined): Array<Record<string, unknown> | undefined> {
+    const perBlock: Array<Record<string, unknown> | undefined> = this.plan.map(() => undefined);
+    if (overrides === undefined) return perBlock;
+    if (!overrides || typeof overrides !== 'object' || Array.isArray(overrides)) {
+      throw new InvalidArgumentError('overrides', overrides, 'an object { [stage]: { option: value } }');
+    }
+    for (const [stage, changes] of Object.entries(overrides)) {
+      const targets = this.plan.map((p, i) => [p, i] as const).filter(([p]) => (p.stage !== '' && p.stage === stage) || p.path === stage);
+      if (!targets.length) {
+        const names = [...new Set(this.plan.map((p) => `'${p.stage}'`))].join(', ');
+        throw new InvalidArgumentError('overrides', stage, `a stage name of ${this.config.name}: ${names} (or a spec path such as 'stages[0]')`);
+      }
+      if (!changes || typeof changes !== 'object' || Array.isArray(changes)) {
+        throw new InvalidArgumentError(`overrides['${stage}']`, changes, '{ option: value }');
+      }
+      const [first] = targets[0]!;
+      const { overridable } = first.definition.supports;
+      for (const [key, value] of Object.entries(changes)) {
+        if (!overridable.includes(key)) {
+          throw new InvalidArgumentError(
+            `overrides['${stage}'].${key}`,
+            value,
+            overridable.length ? `one of the options ${first.block} lets a call change: ${overridable.join(', ')}` : `nothing: ${first.block} lets a call change no option`,
+          );
+        }
+      }
+      for (const [p, i] of targets) {
+        const parsed = p.definition.options.safeParse({ ...(p.options as Record<string, unknown>), ...changes });
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!;
+          const key = String(issue.path[0] ?? '');
+          throw new InvalidArgumentError(`overrides['${stage}'].${describeIssuePath(issue.path)}`, (changes as Record<string, unknown>)[key], issue.message);
+        }
+        const data = parsed.data as Record<string, unknown>;
+        perBlock[i] = Object.fromEntries(Object.keys(changes).map((k) => [k, data[k]]));
+      }
+    }
+    return perBlock;
+  }
+
+  private callOverrides: Array<Record<string, unknown> | undefined> = [];
+
   protected run(images: tf.Tensor4D, ctx: ForwardContext, wantAttention: boolean): tf.Tensor2D {
     let x: Features = { layout: 'image', tensor: images };
-    for (const [i, block] of this.blocks.entries()) {
-      ctx.overrides = ctx.stageOverrides[this.plan[i]!.stage];
+    for (let i = 0; i < this.blocks.length; i++) {
+      const block = this.blocks[i]!;
       x = convertFeatures(x, block.inputSpec.layout);
       ctx.captureAttention = wantAttention && block === this.attentionBlock;
+      ctx.overrides = this.callOverrides[i];
       x = block.forward(x, ctx);
     }
     ctx.captureAttention = false;

@@ -25,6 +25,9 @@ export interface ForwardOptions {
   readonly overrides?: StageOverrides;
 }
 
+/** Per-call overrides: stage name → option → value (the same as StageOverrides). */
+export type ForwardOverrides = StageOverrides;
+
 /** One row of a model summary: a stage, its layout and the shape after it. */
 export interface StageInfo {
   readonly name: string;
@@ -62,8 +65,20 @@ export abstract class VisionModel extends Module {
    */
   protected abstract run(images: tf.Tensor4D, ctx: ForwardContext, wantAttention: boolean): tf.Tensor2D;
 
-  forward(images: tf.Tensor4D, options: ForwardOptions = {}): ModelOutputs {
+  /**
+   * Checks a call's input and overrides before any compute, throwing an
+   * InvalidArgumentError that names what is wrong. The default takes only the
+   * configured input size and no overrides.
+   */
+  protected prepareCall(images: tf.Tensor4D, overrides: ForwardOverrides | undefined): void {
     this.checkInput(images);
+    if (overrides && Object.keys(overrides).length) {
+      throw new InvalidArgumentError('overrides', overrides, `nothing: ${this.config.name} has no stage options a call may change`);
+    }
+  }
+
+  forward(images: tf.Tensor4D, options: ForwardOptions = {}): ModelOutputs {
+    this.prepareCall(images, options.overrides);
     const wanted = options.outputs ?? [];
     for (const name of wanted) {
       if (!this.availableOutputs.includes(name)) {
@@ -76,7 +91,6 @@ export abstract class VisionModel extends Module {
         );
       }
     }
-    if (options.overrides !== undefined) this.checkOverrides(options.overrides);
     // One switch for every layer: dropout, drop path and BatchNorm all read the context's mode.
     const training = options.training ?? this.training;
     const ctx = new ForwardContext(training, options.rng ?? this.defaultRng, options.overrides ?? {});
@@ -91,21 +105,14 @@ export abstract class VisionModel extends Module {
     return { logits, clsAttention };
   }
 
-  /** Refuses per-call overrides the model cannot apply; a model without overridable stage options takes none. */
-  protected checkOverrides(overrides: StageOverrides): void {
-    const stages = overrides && typeof overrides === 'object' ? Object.keys(overrides) : [];
-    if (overrides === null || typeof overrides !== 'object' || stages.length) {
-      throw new InvalidArgumentError('overrides', overrides, `nothing: ${this.config.name} has no stage options a call may change`);
-    }
-  }
-
   /** Logits in eval mode, with every intermediate freed. */
   predict(images: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => this.forward(images, { training: false }).logits);
   }
 
-  private checkInput(images: tf.Tensor4D): void {
+  protected checkInput(images: tf.Tensor4D): void {
     const [h, w, c] = this.config.inputSize;
+    if (!(images instanceof tf.Tensor)) throw new InvalidArgumentError('images', images, `an NHWC batch [B, ${h}, ${w}, ${c}] for ${this.config.name}`);
     if (images.rank !== 4 || images.shape[1] !== h || images.shape[2] !== w || images.shape[3] !== c) {
       throw new InvalidArgumentError('images', `a tensor of shape [${images.shape.join(', ')}]`, `an NHWC batch [B, ${h}, ${w}, ${c}] for ${this.config.name}`);
     }

@@ -6,7 +6,7 @@ import { convPatchEmbedBlock } from '../blocks/conv-patch-embed.js';
 import { convStemBlock } from '../blocks/conv-stem.js';
 import { patchEmbedBlock } from '../blocks/patch-embed.js';
 import { transformerBlock } from '../blocks/transformer.js';
-import { deitModels } from '../models/vit.js';
+import { deitModels } from '../models/deit.js';
 import { CORE_VERSION } from '../version.js';
 import type { TesseraPlugin } from './types.js';
 

@@ -1,5 +1,5 @@
 import { composeModel, type ComposedModel } from '../compose/composed-model.js';
-import type { VisionModel } from '../models/vision-model.js';
+import type { ModelSpec } from '../compose/spec.js';
 import { corePlugin } from './core-plugin.js';
 import { Registry } from './registry.js';
 import type { ModelOptions, TesseraPlugin } from './types.js';
@@ -13,8 +13,13 @@ export function use(plugin: TesseraPlugin): Registry {
 }
 
 /** Builds a named model from the default registry (timm's create_model). */
-export function createModel(name: string, options: ModelOptions = {}): VisionModel {
+export function createModel(name: string, options: ModelOptions = {}): ComposedModel {
   return registry.createModel(name, options);
+}
+
+/** The validated JSON spec of a named model for these options, every default filled in. */
+export function modelSpec(name: string, options: ModelOptions = {}): ModelSpec {
+  return registry.modelSpec(name, options);
 }
 
 /** Names of the registered models, optionally filtered by a glob such as `t2t_*`. */

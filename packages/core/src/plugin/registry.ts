@@ -1,9 +1,9 @@
 import semver from 'semver';
 import { CompositionError, InvalidArgumentError } from '../errors.js';
-import type { VisionModel } from '../models/vision-model.js';
 import { CORE_VERSION } from '../version.js';
 import { closestNames } from './names.js';
-import { composeModel } from '../compose/composed-model.js';
+import { composeModel, type ComposedModel } from '../compose/composed-model.js';
+import { parseModelSpec, type ModelSpec } from '../compose/spec.js';
 import type { AugmentationDefinition, BlockDefinition, ModelDefinition, ModelOptions, TesseraPlugin } from './types.js';
 
 export interface Registered<T> {
@@ -132,10 +132,12 @@ export class Registry {
   }
 
   /** Builds a named model, as timm's create_model: `createModel('deit_tiny_patch16_224', {numClasses: 10})`. */
-  createModel(name: string, options: ModelOptions = {}): VisionModel {
-    const { definition } = this.getModel(name);
-    if (definition.spec) return composeModel(definition.spec(options), this);
-    if (definition.create) return definition.create(options);
-    throw new CompositionError(`model '${name}' defines neither spec() nor create()`);
+  createModel(name: string, options: ModelOptions = {}): ComposedModel {
+    return composeModel(this.getModel(name).definition.spec(options), this);
+  }
+
+  /** The validated spec of a named model for these options, every default filled in (what `tessera spec` prints). */
+  modelSpec(name: string, options: ModelOptions = {}): ModelSpec {
+    return parseModelSpec(this.getModel(name).definition.spec(options));
   }
 }

@@ -6,6 +6,7 @@ import type { Rng } from '../tensor/random.js';
 import type { tf } from '../tensor/tf.js';
 import type { VisionModel } from '../models/vision-model.js';
 import type { ModelSpecInput } from '../compose/spec.js';
+import type { ComposedModel } from '../compose/composed-model.js';
 
 /**
  * A module that can stand in a composed model: it takes features in one layout and
@@ -82,17 +83,13 @@ export interface ModelDefinition {
   /** Paper or source the configuration comes from. */
   readonly paper?: string;
   /** The full spec for these options; a bad option is an InvalidArgumentError naming it. */
-  spec?(options: ModelOptions): ModelSpecInput;
+  spec(options: ModelOptions): ModelSpecInput;
   /**
    * timm's checkpoint_filter_fn: an official state dict (PyTorch names and layouts)
    * → this model's (e.g. a position embedding resized to the model's grid). The
    * caller's tensors are not disposed; new tensors it returns are the caller's to free.
    */
-  checkpointFilter?(stateDict: Record<string, tf.Tensor>, model: VisionModel): Record<string, tf.Tensor>;
-  /** @deprecated hand-wired models, until every named model is a spec. */
-  readonly defaults?: ModelDefaults;
-  /** @deprecated hand-wired models, until every named model is a spec. */
-  create?(options: ModelOptions): VisionModel;
+  checkpointFilter?(stateDict: Record<string, tf.Tensor>, model: ComposedModel): Record<string, tf.Tensor>;
 }
 
 /** The preprocessing and head facts that ship with a model (timm's pretrained cfg). */

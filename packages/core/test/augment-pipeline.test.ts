@@ -75,8 +75,9 @@ describe('chainAugmentations', () => {
     tf.dispose([images, targets]);
   });
 
-  it('refuses a step that rewrites targets after the forward pass anywhere but last', () => {
-    expect(() => chainAugmentations([recorder(), mirror])).toThrow(/augmentations\[0\] = "recorder" .*last step/);
+  it('refuses a plain step after one that rewrites targets after the forward pass', () => {
+    expect(() => chainAugmentations([recorder(), mirror])).toThrow(/augmentations\[1\] = "mirror" .*post-forward steps \(recorder\) come last/);
+    expect(() => chainAugmentations([mirror, recorder(), recorder(), mirror])).toThrow(/augmentations\[3\] = "mirror"/);
     expect(() => chainAugmentations([])).toThrow(/non-empty/);
   });
 
@@ -111,6 +112,61 @@ describe('chainAugmentations', () => {
     const b = chain.afterForward!(out, params, {} as ModelOutputs);
     expect(rec.seen[1]!.pixels).toEqual(rec.seen[0]!.pixels);
     tf.dispose([a, b, out.images, images, targets]);
+  });
+});
+
+/** A post-forward step that records the targets it is handed and returns them scaled by `factor` plus `shift`. */
+function targetReader(name: string, factor: number, shift: number): Augmentation<null> & { received: number[][] } {
+  const received: number[][] = [];
+  return {
+    name,
+    requiresOutputs: [],
+    received,
+    checkModel() {},
+    sample: () => null,
+    apply: (batch) => batch,
+    afterForward(_batch, _params, _outputs, targets) {
+      received.push(Array.from(targets!.dataSync()));
+      return tf.tidy(() => tf.add(tf.mul(targets!, factor), shift) as tf.Tensor2D);
+    },
+  };
+}
+
+describe('post-forward steps chain', () => {
+  it('each post-forward step takes the targets of the one before, in order, through applyAugmentations and a chain, leak-free', () => {
+    const rec = recorder();
+    const first = targetReader('first', 2, 0);
+    const second = targetReader('second', 1, 0.25);
+    const images = ramp(2, 4, 4, 1);
+    const targets = oneHot([0, 1], 2);
+    const before = tf.memory().numTensors;
+    const aug = applyAugmentations([mirror, rec, first, second], { images, targets }, new Rng(1));
+    const outputs = { clsAttention: {} } as ModelOutputs;
+    const out = aug.targets(outputs);
+    // recorder → uniform 0.5; first → ×2 = 1; second → +0.25.
+    expect(first.received[0]).toEqual([0.5, 0.5, 0.5, 0.5]);
+    expect(second.received[0]).toEqual([1, 1, 1, 1]);
+    expect(Array.from(out.dataSync())).toEqual([1.25, 1.25, 1.25, 1.25]);
+    out.dispose();
+    aug.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+
+    const chain = chainAugmentations([mirror, rec, first, second]);
+    const params = chain.sample(2, new Rng(1));
+    const viaChain = chain.afterForward!({ images, targets }, params, {} as ModelOutputs);
+    expect(Array.from(viaChain.dataSync())).toEqual([1.25, 1.25, 1.25, 1.25]);
+    viaChain.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    // The first post-forward step gets the targets the pre-forward chain produced when nothing precedes it.
+    const only = targetReader('only', 1, 1);
+    const single = applyAugmentations([mirror, only], { images, targets }, new Rng(2));
+    const t = single.targets({} as ModelOutputs);
+    expect(only.received[0]).toEqual([1, 0, 0, 1]);
+    expect(Array.from(t.dataSync())).toEqual([2, 1, 1, 2]);
+    t.dispose();
+    single.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([images, targets]);
   });
 });
 

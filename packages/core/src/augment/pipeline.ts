@@ -10,15 +10,46 @@ function checkSteps(steps: readonly Augmentation[]): void {
     if (!step || typeof step.sample !== 'function' || typeof step.apply !== 'function') {
       throw new InvalidArgumentError(`augmentations[${i}]`, step, 'an Augmentation (an object with sample and apply)');
     }
-    // A step after the one that rewrites targets from the model's outputs would have its label change overwritten.
-    if (step.afterForward && i !== steps.length - 1) {
+  });
+  // Post-forward steps form the tail of the chain: a plain step after one would have its label change overwritten.
+  const first = steps.findIndex((s) => s?.afterForward);
+  if (first < 0) return;
+  steps.slice(first).forEach((step, k) => {
+    if (!step.afterForward) {
       throw new InvalidArgumentError(
-        `augmentations[${i}]`,
+        `augmentations[${first + k}]`,
         step.name,
-        `an augmentation that replaces targets after the forward pass (${step.name}) as the last step only, because it rebuilds the final targets and would discard the label changes of later steps`,
+        `a step that also rewrites the targets after the forward pass, or a place before ${steps[first]!.name}: post-forward steps (${steps
+          .filter((s) => s.afterForward)
+          .map((s) => s.name)
+          .join(', ')}) come last, because each rebuilds the targets and would discard the label changes of a plain step after it`,
       );
     }
   });
+}
+
+/** Index of the first step that rewrites targets after the forward pass (the post-forward tail starts there), or -1. */
+function firstPostForward(steps: readonly Augmentation[]): number {
+  return steps.findIndex((s) => s.afterForward);
+}
+
+/**
+ * The post-forward tail in order: step i gets the batch its `apply` received, its
+ * parameters, the model's outputs and the targets of the step before (for the
+ * first, `targets`), and returns the next targets. Intermediate targets are freed;
+ * the result is a new tensor unless a step hands back what it got.
+ */
+function runPostForward(steps: readonly Augmentation[], inputs: readonly Batch[], params: readonly unknown[], outputs: ModelOutputs, targets: tf.Tensor2D): tf.Tensor2D {
+  const first = firstPostForward(steps);
+  // Tensors that belong to a batch (the caller's or the chain's) are freed by their owner, never here.
+  const batchTensors = new Set<tf.Tensor>([targets, ...inputs.flatMap((b) => [b.images, b.targets])]);
+  let current = targets;
+  for (let i = first; i < steps.length; i++) {
+    const next = steps[i]!.afterForward!(inputs[i]!, params[i], outputs, current);
+    if (!batchTensors.has(current) && current !== next) current.dispose();
+    current = next;
+  }
+  return current;
 }
 
 function union(steps: readonly Augmentation[]): OutputName[] {
@@ -30,17 +61,22 @@ function flatten(augmentations: Augmentation | readonly Augmentation[]): Augment
   return list.flatMap((a) => (a instanceof AugmentationChain ? a.steps : [a]));
 }
 
-/** Runs steps in order, disposing every intermediate that is neither the input nor the result. */
-function runSteps(steps: readonly Augmentation[], batch: Batch, params: readonly unknown[], keepInputOfLast: boolean): { output: Batch; lastInput: Batch } {
+/**
+ * Runs steps in order, disposing every intermediate that is neither the input nor
+ * the result, except the inputs of the steps from `keepInputsFrom` on (what their
+ * `afterForward` will need). `inputs[i]` is the batch step i received.
+ */
+function runSteps(steps: readonly Augmentation[], batch: Batch, params: readonly unknown[], keepInputsFrom = steps.length): { output: Batch; inputs: Batch[] } {
   const owned = new Set<tf.Tensor>();
+  const kept = new Set<tf.Tensor>();
+  const inputs: Batch[] = [];
   let current = batch;
-  let lastInput = batch;
   steps.forEach((step, i) => {
-    if (i === steps.length - 1) lastInput = current;
+    inputs.push(current);
+    if (i >= keepInputsFrom) for (const t of [current.images, current.targets]) kept.add(t);
     const next = step.apply(current, params[i]);
-    const keep = (t: tf.Tensor) => t === next.images || t === next.targets || (keepInputOfLast && i === steps.length - 1 && (t === current.images || t === current.targets));
     for (const t of [current.images, current.targets]) {
-      if (owned.has(t) && !keep(t)) {
+      if (owned.has(t) && !kept.has(t) && t !== next.images && t !== next.targets) {
         t.dispose();
         owned.delete(t);
       }
@@ -48,20 +84,26 @@ function runSteps(steps: readonly Augmentation[], batch: Batch, params: readonly
     for (const t of [next.images, next.targets]) if (t !== batch.images && t !== batch.targets) owned.add(t);
     current = next;
   });
-  return { output: current, lastInput };
+  return { output: current, inputs };
+}
+
+/** Frees what runSteps made: every tensor of `made` that is not one of the caller's batch. */
+function disposeMade(batch: Batch, made: readonly Batch[]): void {
+  for (const t of new Set(made.flatMap((b) => [b.images, b.targets]))) if (t !== batch.images && t !== batch.targets && !t.isDisposed) t.dispose();
 }
 
 /**
  * Several augmentations applied in order as one: parameters are sampled for every
  * step (in order, from the same Rng), then each step's `apply` takes the previous
- * step's batch. At most one step may rewrite targets after the forward pass, and it
- * must come last.
+ * step's batch. Steps that rewrite targets after the forward pass (TransMix,
+ * distillation) come last and chain in order, each taking the targets of the one
+ * before.
  */
 export class AugmentationChain implements Augmentation<unknown[]> {
   readonly steps: readonly Augmentation[];
   readonly name: string;
   readonly requiresOutputs: readonly OutputName[];
-  readonly afterForward?: (batch: Batch, params: unknown[], outputs: ModelOutputs) => tf.Tensor2D;
+  readonly afterForward?: (batch: Batch, params: unknown[], outputs: ModelOutputs, targets?: tf.Tensor2D) => tf.Tensor2D;
   /** Targets `apply` returned → the batch it was given, for callers that hand `afterForward` the augmented batch. */
   private readonly inputs = new WeakMap<tf.Tensor, Batch>();
 
@@ -70,18 +112,18 @@ export class AugmentationChain implements Augmentation<unknown[]> {
     this.steps = flatten(steps);
     this.name = this.steps.map((s) => s.name).join('+');
     this.requiresOutputs = union(this.steps);
-    const last = this.steps[this.steps.length - 1]!;
-    if (last.afterForward) {
-      // The chain hands afterForward its own input; the last step needs the batch it was applied to, so the prefix is replayed.
-      this.afterForward = (given, params, outputs) => {
+    const first = firstPostForward(this.steps);
+    if (first >= 0) {
+      // The chain hands afterForward its own input; each post-forward step needs the batch it was applied to, so the steps are replayed.
+      this.afterForward = (given, params, outputs, targets) => {
         const batch = this.inputs.get(given.targets) ?? given;
-        const prefix = this.steps.slice(0, -1);
-        if (prefix.length === 0) return last.afterForward!(batch, params[0], outputs);
-        const { output } = runSteps(prefix, batch, params, false);
+        const { output, inputs } = runSteps(this.steps, batch, params, first);
         try {
-          return last.afterForward!(output, params[prefix.length], outputs);
+          const result = runPostForward(this.steps, inputs, params, outputs, targets ?? output.targets);
+          const made = new Set([...inputs, output].flatMap((b) => [b.images, b.targets]));
+          return made.has(result) || result === targets ? result.clone() : result;
         } finally {
-          for (const t of new Set([output.images, output.targets])) if (t !== batch.images && t !== batch.targets) t.dispose();
+          disposeMade(batch, [...inputs, output]);
         }
       };
     }
@@ -96,7 +138,7 @@ export class AugmentationChain implements Augmentation<unknown[]> {
   }
 
   apply(batch: Batch, params: unknown[]): Batch {
-    const { output } = runSteps(this.steps, batch, params, false);
+    const { output } = runSteps(this.steps, batch, params);
     this.inputs.set(output.targets, batch);
     return output;
   }
@@ -149,12 +191,11 @@ export function applyAugmentations(augmentations: Augmentation | readonly Augmen
   const steps = flatten(augmentations);
   checkSteps(steps);
   const params = steps.map((s) => s.sample(batch.images.shape[0], rng));
-  const last = steps[steps.length - 1]!;
-  const hooked = last.afterForward ? last : undefined;
-  const { output, lastInput } = runSteps(steps, batch, params, hooked !== undefined);
+  const first = firstPostForward(steps);
+  const { output, inputs } = runSteps(steps, batch, params, first < 0 ? steps.length : first);
   const owned = new Set<tf.Tensor>();
-  for (const t of [output.images, output.targets, ...(hooked ? [lastInput.images, lastInput.targets] : [])]) {
-    if (t !== batch.images && t !== batch.targets) owned.add(t);
+  for (const b of [output, ...(first < 0 ? [] : inputs.slice(first))]) {
+    for (const t of [b.images, b.targets]) if (t !== batch.images && t !== batch.targets) owned.add(t);
   }
   const requiresOutputs = union(steps);
   let disposed = false;
@@ -173,8 +214,9 @@ export function applyAugmentations(augmentations: Augmentation | readonly Augmen
           );
         }
       }
-      if (!hooked) return output.targets.clone();
-      return hooked.afterForward!(lastInput, params[steps.length - 1], outputs);
+      if (first < 0) return output.targets.clone();
+      const result = runPostForward(steps, inputs, params, outputs, output.targets);
+      return owned.has(result) || result === batch.targets ? result.clone() : result;
     },
     dispose(): void {
       if (disposed) return;

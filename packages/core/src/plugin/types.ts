@@ -142,8 +142,15 @@ export interface Augmentation<Params = unknown> {
   checkModel(model: VisionModel): void;
   sample(batchSize: number, rng: Rng): Params;
   apply(batch: Batch, params: Params): Batch;
-  /** The final targets. `batch` is the batch `apply` received (before this augmentation), so the targets can be rebuilt from the unmixed labels. */
-  afterForward?(batch: Batch, params: Params, outputs: ModelOutputs): tf.Tensor2D;
+  /**
+   * The targets after the forward pass. `batch` is the batch `apply` received
+   * (before this augmentation), so the targets can be rebuilt from the unmixed
+   * labels (TransMix); `targets` are the targets of the step before: the targets
+   * the pre-forward chain produced for the first post-forward step, the previous
+   * post-forward step's result after that (a distillation step reads or replaces
+   * them). Returns a new tensor; the ones it was given stay the caller's.
+   */
+  afterForward?(batch: Batch, params: Params, outputs: ModelOutputs, targets?: tf.Tensor2D): tf.Tensor2D;
 }
 
 export interface AugmentationDefinition<Options = Record<string, unknown>> {

@@ -268,8 +268,8 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
     const mixed = augmentation ? augmentation.apply(input, augParams) : input;
     const { value, grads } = tf.variableGrads(() => {
       const outputs = model.forward(mixed.images, withOverrides({ training: true, rng: dropoutRng, outputs: wantedOutputs }, overrides));
-      // afterForward rebuilds targets from the batch apply received (the unmixed labels), see Augmentation.afterForward.
-      const finalTargets = augmentation?.afterForward ? augmentation.afterForward(input, augParams, outputs) : mixed.targets;
+      // afterForward rebuilds targets from the batch apply received (the unmixed labels); post-forward steps chain from the mixed targets.
+      const finalTargets = augmentation?.afterForward ? augmentation.afterForward(input, augParams, outputs, mixed.targets) : mixed.targets;
       // Distilling, the loss is KL(teacher ‖ student): the soft-target cross-entropy's gradient, read as a distance.
       return teacherStep ? klToTargets(finalTargets, outputs.logits) : softTargetCrossEntropy(outputs.logits, finalTargets);
     }, variables);

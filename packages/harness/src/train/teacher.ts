@@ -1,4 +1,5 @@
 import {
+  ComposedModel,
   InvalidArgumentError,
   loadTorchStateDict,
   registry,
@@ -88,7 +89,7 @@ export function initStudentFromTeacher(student: VisionModel, teacher: VisionMode
   try {
     const name = student.config.name;
     const definition = registry.listModels().includes(name) ? registry.getModel(name).definition : undefined;
-    if (definition?.checkpointFilter) filtered = definition.checkpointFilter(state, student);
+    if (definition?.checkpointFilter && student instanceof ComposedModel) filtered = definition.checkpointFilter(state, student);
     const own = Object.fromEntries(torchShapes(student));
     const usable = Object.fromEntries(Object.entries(filtered).filter(([k, t]) => own[k] !== undefined && sameShape(own[k]!, t.shape)));
     const loaded = Object.keys(usable);

@@ -117,7 +117,7 @@ describe('spec v2: stage names are state-dict prefixes', () => {
       head: { block: 'classifier', name: '' },
     });
     const keys = Object.keys(model.stateDict());
-    expect(keys.slice(0, 4)).toEqual(['patch_embed.proj.weight', 'patch_embed.proj.bias', 'cls_token', 'pos_embed']);
+    expect(keys.slice(0, 4)).toEqual(['cls_token', 'pos_embed', 'patch_embed.proj.weight', 'patch_embed.proj.bias']);
     expect(keys).toContain('blocks.1.mlp.fc2.bias');
     expect(keys).toContain('extra.attn.qkv.weight');
     expect(keys.slice(-4)).toEqual(['norm.weight', 'norm.bias', 'head.weight', 'head.bias']);

@@ -116,18 +116,31 @@ export abstract class Module {
     return [...this.children].map(([name, child]) => [name.startsWith(INLINE) ? '' : name, child]);
   }
 
-  /** Every parameter of this module and its descendants, with dotted names. */
+  /**
+   * Every parameter of this module and its descendants, with dotted names, in
+   * PyTorch's order: own parameters first (an inline child's own parameters count
+   * as this module's, as timm's top-level `cls_token`, `pos_embed`), then each
+   * child's, in registration order.
+   */
   namedParameters(prefix = ''): Array<[string, Parameter]> {
-    const out: Array<[string, Parameter]> = [];
-    for (const [name, p] of this.ownParameters) out.push([prefix + name, p]);
-    for (const [name, child] of this.children) out.push(...child.namedParameters(childPrefix(prefix, name)));
-    return out;
+    return [...this.hoisted(prefix, (m) => m.ownParameters), ...this.nested(prefix, (m, p) => m.namedParameters(p))];
   }
 
   namedBuffers(prefix = ''): Array<[string, Buffer]> {
-    const out: Array<[string, Buffer]> = [];
-    for (const [name, b] of this.ownBuffers) out.push([prefix + name, b]);
-    for (const [name, child] of this.children) out.push(...child.namedBuffers(childPrefix(prefix, name)));
+    return [...this.hoisted(prefix, (m) => m.ownBuffers), ...this.nested(prefix, (m, p) => m.namedBuffers(p))];
+  }
+
+  /** Own entries, then those of inline children (recursively), under `prefix`. */
+  private hoisted<T>(prefix: string, own: (m: Module) => Map<string, T>): Array<[string, T]> {
+    const out: Array<[string, T]> = [...own(this)].map(([name, v]) => [prefix + name, v]);
+    for (const [name, child] of this.children) if (name.startsWith(INLINE)) out.push(...child.hoisted(prefix, own));
+    return out;
+  }
+
+  /** Named children's full lists, and inline children's nested parts, in registration order. */
+  private nested<T>(prefix: string, all: (m: Module, prefix: string) => Array<[string, T]>): Array<[string, T]> {
+    const out: Array<[string, T]> = [];
+    for (const [name, child] of this.children) out.push(...(name.startsWith(INLINE) ? child.nested(prefix, all) : all(child, childPrefix(prefix, name))));
     return out;
   }
 

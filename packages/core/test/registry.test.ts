@@ -45,6 +45,16 @@ describe('registry', () => {
     expect(() => new Registry().use(plugin({ coreRange: 'whatever' }))).toThrow(/coreRange = "whatever" is not accepted/);
   });
 
+  it('refuses a plugin whose definitions lack what this core calls, naming each, registering nothing', () => {
+    const r = new Registry().use(corePlugin);
+    const oldStyleModel = { description: 'built with create(), as before specs', create: () => undefined };
+    const blockWithoutSupports = { ...corePlugin.blocks!.transformer!, supports: undefined };
+    expect(() => r.use(plugin({ models: { old_model: oldStyleModel as never }, blocks: { half_block: blockWithoutSupports as never }, augmentations: { nothing: null as never } }))).toThrow(
+      "plugin 'tessera-plugin-example' cannot be registered: block 'half_block' has no supports; model 'old_model' has no spec(); augmentation 'nothing' is null, not a definition object",
+    );
+    expect(r.listPlugins().map((x) => x.name)).toEqual(['@tessera/core']);
+  });
+
   it('refuses name collisions and a second plugin of the same name, registering nothing', () => {
     const r = new Registry().use(corePlugin);
     expect(() => r.use(plugin({ name: 'other', blocks: { transformer: corePlugin.blocks!.transformer! } }))).toThrow(

@@ -94,7 +94,7 @@ describe('conv_stem and conv_patch_embed blocks', () => {
       { block: 'conv_patch_embed', name: 'patch_embed2', options: { patchSize: 2, embedDim: 12 } },
       { block: 'conv_stem', name: 'patch_embed3', options: { channels: [16], activation: 'none' } },
     ],
-    head: { block: 'classifier', name: '', options: { pool: 'avg', norm: false } },
+    head: { block: 'classifier', name: '', options: { pool: 'avg', norm: 'none' } },
   });
 
   it('put their parameters under the stage names with the PyTorch indices, and plan the shapes they compute', () => {

@@ -5,17 +5,20 @@ import { defaultPatchSizes } from './train/patch-sizes.js';
 
 interface PlannedStage {
   readonly stage: string;
+  readonly path: string;
   readonly definition: { readonly supports: { readonly overridable: readonly string[] } };
 }
 
 /**
  * The stages whose block declares `patchSize` overridable per call (FlexiViT's
  * flexible patch embedding, or any block that says so), read from the blocks'
- * declarations, never from a plugin import or an option schema.
+ * declarations, never from a plugin import or an option schema. A stage without a
+ * name (FlexiViT's stem sits at the top level of the state dict) is addressed by its
+ * spec path ('stem').
  */
 export function patchSizeStages(model: VisionModel): string[] {
   const plan = (model as VisionModel & { plan?: readonly PlannedStage[] }).plan ?? [];
-  return [...new Set(plan.filter((p) => p.definition.supports.overridable.includes('patchSize')).map((p) => p.stage))];
+  return [...new Set(plan.filter((p) => p.definition.supports.overridable.includes('patchSize')).map((p) => p.stage || p.path))];
 }
 
 /** The overrides that run every patch-size stage at `patchSize` for one call. */

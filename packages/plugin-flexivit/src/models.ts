@@ -89,7 +89,7 @@ function flexiSpec(name: string, config: FlexiConfig, options: ModelOptions): Mo
       { block: 'class_token', name: '', options: { posEmbed: 'none', dropRate: o.dropRate ?? 0 } },
       { block: 'transformer', name: 'blocks', depth: config.depth, options: { numHeads: config.numHeads, dropRate: o.dropRate ?? 0 } },
     ],
-    head: { block: 'classifier', name: '', options: { numClasses: o.numClasses ?? FLEXIVIT_DEFAULTS.numClasses, pool: 'token', norm: true } },
+    head: { block: 'classifier', name: '', options: { numClasses: o.numClasses ?? FLEXIVIT_DEFAULTS.numClasses, pool: 'token', norm: 'layer' } },
   };
 }
 

@@ -22,7 +22,7 @@ function fixtureSpec(patchSize: number): ModelSpecInput {
 }
 
 /** `forward` at one patch size: the stem stage is named '' (its parameters sit at the top level, as timm's). */
-const at = (patchSize: number) => ({ training: false, overrides: { '': { patchSize } } });
+const at = (patchSize: number) => ({ training: false, overrides: { stem: { patchSize } } });
 
 describe('patchSize overridden per call', () => {
   it("one model, stored at patch 8, gives timm's FlexiViT logits at patch 8, 6 and 12 (float64 timm fixtures)", () => {

@@ -22,7 +22,7 @@ const SPEC = {
 
 function lossAt(model: ReturnType<typeof createModelFromSpec>, images: tf.Tensor4D, targets: tf.Tensor2D, sizes: readonly number[]): number[] {
   return sizes.map((patchSize) =>
-    tf.tidy(() => softTargetCrossEntropy(model.forward(images, { training: false, overrides: { '': { patchSize } } }).logits, targets).dataSync()[0]!),
+    tf.tidy(() => softTargetCrossEntropy(model.forward(images, { training: false, overrides: { stem: { patchSize } } }).logits, targets).dataSync()[0]!),
   );
 }
 
@@ -51,7 +51,7 @@ describe('training with a random patch size per step (wasm)', () => {
     for (let step = 0; step < 80; step++) {
       const patchSize = sizes[rng.int(sizes.length)]!;
       const loss = optimizer.minimize(
-        () => softTargetCrossEntropy(model.forward(images, { training: true, overrides: { '': { patchSize } } }).logits, targets),
+        () => softTargetCrossEntropy(model.forward(images, { training: true, overrides: { stem: { patchSize } } }).logits, targets),
         true,
         params,
       )!;

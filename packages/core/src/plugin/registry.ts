@@ -77,6 +77,12 @@ export class Registry {
         `plugin '${plugin.name}@${plugin.version}' supports @tessera/core ${plugin.coreRange}, but this is @tessera/core ${this.coreVersion}; install a version of the plugin built for this core`,
       );
     }
+    const malformed = [
+      ...definitionProblems('block', plugin.blocks, ['create', 'outputSpec'], ['supports', 'options', 'accepts', 'examples']),
+      ...definitionProblems('model', plugin.models, ['spec'], []),
+      ...definitionProblems('augmentation', plugin.augmentations, ['create'], ['options']),
+    ];
+    if (malformed.length) throw new CompositionError(`plugin '${plugin.name}' cannot be registered: ${malformed.join('; ')}`);
     const collisions: string[] = [];
     const check = (kind: string, table: Map<string, Registered<unknown>>, names: string[]) => {
       for (const name of names) {
@@ -140,4 +146,23 @@ export class Registry {
   modelSpec(name: string, options: ModelOptions = {}): ModelSpec {
     return parseModelSpec(this.getModel(name).definition.spec(options));
   }
+}
+
+/**
+ * What is missing from a plugin's definitions, checked at `use()` so that a plugin
+ * written against another core (a model with `create` instead of `spec`) is refused
+ * by name instead of failing inside the first build.
+ */
+function definitionProblems(kind: string, table: Readonly<Record<string, unknown>> | undefined, methods: readonly string[], fields: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const [name, definition] of Object.entries(table ?? {})) {
+    if (!definition || typeof definition !== 'object') {
+      problems.push(`${kind} '${name}' is ${definition === null ? 'null' : typeof definition}, not a definition object`);
+      continue;
+    }
+    const d = definition as Record<string, unknown>;
+    const missing = [...methods.filter((m) => typeof d[m] !== 'function').map((m) => `${m}()`), ...fields.filter((f) => d[f] === undefined)];
+    if (missing.length) problems.push(`${kind} '${name}' has no ${missing.join(', ')}`);
+  }
+  return problems;
 }

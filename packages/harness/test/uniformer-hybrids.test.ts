@@ -32,7 +32,7 @@ const t2tThenGlobal: ModelSpecInput = {
   numClasses: 4,
   stem: { block: 't2t', name: 'tokens_to_token', options: { embedDim: 16, tokenDim: 8, tokensType: 'transformer' } },
   stages: [{ block: 'uniformer_global', name: 'blocks', depth: 2, options: { headDim: 8, mlpRatio: 2 } }],
-  head: { block: 'uniformer_head', name: '' },
+  head: { block: 'classifier', name: '', options: { pool: 'avg', norm: 'batch' } },
 };
 
 /** A few optimizer steps; with TransMix the targets come from the model's class-token attention. Returns the losses and the tensor count after each step. */
@@ -88,7 +88,7 @@ describe('UniFormer hybrids composed from spec JSON', () => {
     model.dispose();
   });
 
-  test('a T2T stem followed by UniFormer global blocks and head trains with falling loss', () => {
+  test('a T2T stem followed by UniFormer global blocks and a BatchNorm head trains with falling loss', () => {
     const model = createModelFromSpec(t2tThenGlobal);
     expect(Object.keys(model.stateDict())).toContain('blocks.1.pos_embed.weight');
     const { losses, counts } = trainSteps(model, 12, false);

@@ -1,6 +1,5 @@
-import type { BlockDefinition, ImageSpec, VectorSpec, z } from '@tessera/core';
+import type { BlockDefinition, ImageSpec, z } from '@tessera/core';
 import { GlobalBlock, globalBlockOptions, globalBlockOutputSpec } from './global-block.js';
-import { headOptions, headOutputSpec, UniFormerHead } from './head.js';
 import { LocalBlock, localBlockOptions, localBlockOutputSpec } from './local-block.js';
 
 /** CBlock: the local relation aggregator, for any image grid in any spec. */
@@ -23,15 +22,4 @@ export const globalBlock: BlockDefinition<z.infer<typeof globalBlockOptions>> = 
   examples: [{ headDim: 8 }, { headDim: 4, mlpRatio: 2, layerScale: 1e-6 }],
   outputSpec: (input, options) => globalBlockOutputSpec(input, options),
   create: (input, options, rng) => new GlobalBlock(input as ImageSpec, options, rng),
-};
-
-/** UniFormer's classifier: BatchNorm, global average pool, Linear. */
-export const headBlock: BlockDefinition<z.infer<typeof headOptions>> = {
-  description: "UniFormer's head: BatchNorm over channels (norm), global average pool, Linear (head) (image → logits)",
-  supports: { positions: ['head'], dropPath: false, attention: false, dynamicGrid: true, overridable: [] },
-  accepts: ['image'],
-  options: headOptions,
-  examples: [{ numClasses: 3 }],
-  outputSpec: (input, options) => headOutputSpec(input, options),
-  create: (input, options, rng) => new UniFormerHead(input as ImageSpec, headOutputSpec(input, options) as VectorSpec, options, rng),
 };

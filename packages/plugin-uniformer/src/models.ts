@@ -68,7 +68,8 @@ export function uniformerSpec(name: string, config: UniFormerConfig, options: Mo
     seed: o.seed ?? 0,
     stem: embed(1, d1),
     stages: [local(1, config.depths[0]), embed(2, d2), local(2, config.depths[1]), embed(3, d3), global(3, config.depths[2]), embed(4, d4), global(4, config.depths[3])],
-    head: { block: 'uniformer_head', name: '', options: { dropRate } },
+    // `norm` (BatchNorm2d), global average pool, `head` (uniformer.py L305-327): core's classifier.
+    head: { block: 'classifier', name: '', options: { pool: 'avg', norm: 'batch', normEps: 1e-5, dropRate } },
   };
 }
 

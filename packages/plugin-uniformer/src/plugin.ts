@@ -1,13 +1,13 @@
 import pkg from '../package.json' with { type: 'json' };
 import type { TesseraPlugin } from '@tessera/core';
-import { globalBlock, headBlock, localBlock } from './blocks.js';
+import { globalBlock, localBlock } from './blocks.js';
 import { uniformerModels } from './models.js';
 
-/** UniFormer for Tessera: the local and global blocks, its head, and the five uniformer_* models. Register with `use(uniformerPlugin)`. */
+/** UniFormer for Tessera: the local and global blocks and the five uniformer_* models. Register with `use(uniformerPlugin)`. */
 export const uniformerPlugin: TesseraPlugin = {
   name: '@tessera/plugin-uniformer',
   version: pkg.version,
   coreRange: '^0.1.0',
-  blocks: { uniformer_local: localBlock, uniformer_global: globalBlock, uniformer_head: headBlock },
+  blocks: { uniformer_local: localBlock, uniformer_global: globalBlock },
   models: uniformerModels,
 };

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConvNormAct, ConvPatchEmbed, ForwardContext, loadTorchStateDict, Rng, setBackend, tf } from '@tessera/core';
-import { GlobalBlock, LocalBlock, UniFormerHead } from '../src/index.js';
+import { ClassifierHead, ConvNormAct, ConvPatchEmbed, ForwardContext, loadTorchStateDict, Rng, setBackend, tf } from '@tessera/core';
+import { GlobalBlock, LocalBlock } from '../src/index.js';
 import { expectRelClose, reference, toState, toTensor } from './helpers.js';
 
 /*
@@ -69,10 +69,10 @@ describe('blocks against the official code', () => {
     expectRelClose(y.dataSync(), f.y.data, TOL, 'middle embedding');
   });
 
-  it('head (BatchNorm, global average pool, Linear)', () => {
+  it("head (BatchNorm, global average pool, Linear): core's classifier with norm 'batch', pool 'avg'", () => {
     const f = reference.head;
     const x = toTensor(f.x) as tf.Tensor4D;
-    const head = new UniFormerHead(imageSpec(x), { layout: 'vector', channels: f.numClasses }, { numClasses: f.numClasses }, new Rng(0));
+    const head = new ClassifierHead(imageSpec(x), { layout: 'vector', channels: f.numClasses }, { numClasses: f.numClasses, pool: 'avg', norm: 'batch', normEps: 1e-5 }, new Rng(0));
     loadTorchStateDict(head, toState(f.state));
     const out = head.forward({ layout: 'image', tensor: x }, evalCtx());
     expectRelClose(out.tensor.dataSync(), f.y.data, TOL, 'head');

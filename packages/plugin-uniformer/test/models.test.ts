@@ -21,10 +21,10 @@ beforeAll(async () => {
 });
 
 describe('named UniFormer models', () => {
-  it('the plugin is exported by name and as the default export, and registers the five models and three blocks', () => {
+  it('the plugin is exported by name and as the default export, and registers the five models and two blocks', () => {
     expect(uniformerDefault).toBe(uniformerPlugin);
     expect(listModels('uniformer_*')).toEqual(Object.keys(OFFICIAL_PARAMETER_COUNTS).sort());
-    expect(Object.keys(uniformerPlugin.blocks ?? {}).sort()).toEqual(['uniformer_global', 'uniformer_head', 'uniformer_local']);
+    expect(Object.keys(uniformerPlugin.blocks ?? {}).sort()).toEqual(['uniformer_global', 'uniformer_local']);
     expect(reference.counts).toEqual(OFFICIAL_PARAMETER_COUNTS);
   });
 

@@ -7,7 +7,7 @@ import { fanModels } from './models.js';
 export const fanPlugin: TesseraPlugin = {
   name: '@tessera/plugin-fan',
   version: pkg.version,
-  coreRange: '^0.1.0',
+  coreRange: '^1.0.0',
   blocks: fanBlocks,
   models: fanModels,
 };

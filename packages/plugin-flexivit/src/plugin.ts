@@ -7,7 +7,7 @@ import { flexiModels } from './models.js';
 export const flexivitPlugin: TesseraPlugin = {
   name: '@tessera/plugin-flexivit',
   version: pkg.version,
-  coreRange: '^0.1.0',
+  coreRange: '^1.0.0',
   blocks: { flexi_patch_embed: flexiPatchEmbedBlock },
   models: flexiModels,
 };

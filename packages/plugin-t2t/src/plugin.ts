@@ -7,7 +7,7 @@ import { t2tBlock } from './t2t-module.js';
 export const t2tPlugin: TesseraPlugin = {
   name: '@tessera/plugin-t2t',
   version: pkg.version,
-  coreRange: '^0.1.0',
+  coreRange: '^1.0.0',
   blocks: { t2t: t2tBlock },
   models: t2tModels,
 };

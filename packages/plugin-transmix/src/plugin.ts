@@ -6,6 +6,6 @@ import { transmixDefinition } from './transmix.js';
 export const transmixPlugin: TesseraPlugin = {
   name: '@tessera/plugin-transmix',
   version: pkg.version,
-  coreRange: '^0.1.0',
+  coreRange: '^1.0.0',
   augmentations: { transmix: transmixDefinition },
 };

@@ -17,6 +17,7 @@ import {
   type MixParams,
   type ModelOutputs,
 } from '@tessera/core';
+import pkg from '../package.json' with { type: 'json' };
 import transmixDefault, { attentionLambda, boxMaskOnGrid, TransMix, transmixPlugin } from '../src/index.js';
 
 beforeAll(async () => {
@@ -313,7 +314,7 @@ describe('TransMix targets', () => {
 describe('plugin and model check', () => {
   it('exports the plugin as named and default export; registered, it provides the transmix augmentation with the official defaults', () => {
     expect(transmixDefault).toBe(transmixPlugin);
-    expect(transmixPlugin).toMatchObject({ name: '@tessera/plugin-transmix', version: '0.1.0', coreRange: '^0.1.0' });
+    expect(transmixPlugin).toMatchObject({ name: '@tessera/plugin-transmix', version: pkg.version, coreRange: '^1.0.0' });
     use(transmixPlugin);
     expect(registry.getAugmentation('transmix').plugin).toBe('@tessera/plugin-transmix');
     const t = createAugmentation('transmix') as TransMix;

@@ -7,7 +7,7 @@ import { uniformerModels } from './models.js';
 export const uniformerPlugin: TesseraPlugin = {
   name: '@tessera/plugin-uniformer',
   version: pkg.version,
-  coreRange: '^0.1.0',
+  coreRange: '^1.0.0',
   blocks: { uniformer_local: localBlock, uniformer_global: globalBlock },
   models: uniformerModels,
 };

@@ -70,7 +70,7 @@ export class Registry {
       throw new InvalidArgumentError(`plugin '${plugin.name}' version`, plugin.version, 'a semver version such as 1.2.3');
     }
     if (!semver.validRange(plugin.coreRange)) {
-      throw new InvalidArgumentError(`plugin '${plugin.name}' coreRange`, plugin.coreRange, 'a semver range such as ^0.1.0');
+      throw new InvalidArgumentError(`plugin '${plugin.name}' coreRange`, plugin.coreRange, 'a semver range such as ^1.0.0');
     }
     if (!semver.satisfies(this.coreVersion, plugin.coreRange, { includePrerelease: true })) {
       throw new CompositionError(

@@ -172,7 +172,7 @@ export interface AugmentationDefinition<Options = Record<string, unknown>> {
 export interface TesseraPlugin {
   readonly name: string;
   readonly version: string;
-  /** Semver range of @tessera/core versions the plugin supports, e.g. "^0.1.0". */
+  /** Semver range of @tessera/core versions the plugin supports, e.g. "^1.0.0" (the core major the plugin is built for; see the core README, "Versions"). */
   readonly coreRange: string;
   readonly blocks?: Readonly<Record<string, BlockDefinition<any>>>;
   readonly models?: Readonly<Record<string, ModelDefinition>>;

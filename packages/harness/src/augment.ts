@@ -6,8 +6,12 @@ import type { AugmentSpec } from './config.js';
  * comma-separated names, each with optional `key=value` options (values read as JSON, else strings).
  */
 export function parseAugmentList(text: string): AugmentSpec[] {
-  if (text.trim() === '' || text === 'none') return [];
-  return text.split(',').map((part) => {
+  if (text.trim() === '' || text.trim() === 'none') return [];
+  const parts = text.split(',');
+  if (parts.some((part) => part.trim() === 'none')) {
+    throw new InvalidArgumentError('--augment', text, "'none' alone (no augmentation) or a list of augmentations; 'none' cannot be combined with others");
+  }
+  return parts.map((part) => {
     const [name, rest] = part.trim().split(/:(.*)/s, 2) as [string, string | undefined];
     if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new InvalidArgumentError('--augment', text, 'comma-separated augmentation names, each optionally followed by :key=value;key=value');
     const options: Record<string, unknown> = {};

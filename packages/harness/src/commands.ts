@@ -1,18 +1,20 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Command, InvalidArgumentError as FlagError, Option } from 'commander';
-import { BACKENDS, registry, setBackend, TesseraError, type BackendChoice } from '@tessera/core';
+import { Command, CommanderError, InvalidArgumentError as FlagError, Option } from 'commander';
+import { BACKENDS, getBackend, InvalidArgumentError, registry, setBackend, TesseraError, type BackendChoice } from '@tessera/core';
 import { parseAugmentList } from './augment.js';
 import { TRAIN_DEFAULTS, type AugmentSpec, type TrainConfig } from './config.js';
 import { DEMO_EXPECTED_TOP1, demoConfig } from './demo.js';
 import { HARNESS_VERSION } from './environment.js';
-import { evaluateRun } from './evaluate-run.js';
+import { evaluateRun, NonFiniteResultError } from './evaluate-run.js';
 import { describeModel, formatModelInfo } from './info.js';
-import { buildModel, defaultImgSize, modelInputSize, resolveModelRef, resolveModelSpec } from './model.js';
-import { loadPlugins } from './plugins.js';
+import { buildModel, checkModel, defaultImgSize, footprintOf, modelInputSize, resolveModelRef, resolveModelSpec, type ModelRef } from './model.js';
+import { describePlugins, loadPlugins } from './plugins.js';
 import { createReporter } from './progress.js';
+import { checkModelFits, formatBytes } from './resources.js';
 import { addRobustnessCommand } from './robustness/command.js';
-import { NonFiniteLossError, train, type TrainResult } from './train/trainer.js';
+import { readCheckpoint } from './train/checkpoint.js';
+import { NonFiniteLossError, prepareTraining, train, type TrainResult } from './train/trainer.js';
 import { parsePatchSizes } from './train/patch-sizes.js';
 
 /** Exit code of a run stopped by a NaN or infinite loss (the last checkpoint is intact). */
@@ -72,7 +74,7 @@ function fail(io: Io, json: boolean, error: unknown): number {
   const message = error instanceof Error ? error.message : String(error);
   io.err(`error: ${message}`);
   if (json) io.out(JSON.stringify({ error: message, ...(error instanceof NonFiniteLossError ? { runDir: error.runDir, lastCheckpointStep: error.lastCheckpointStep ?? null } : {}) }));
-  return error instanceof NonFiniteLossError ? EXIT_DIVERGED : 1;
+  return error instanceof NonFiniteLossError || error instanceof NonFiniteResultError ? EXIT_DIVERGED : 1;
 }
 
 function printResult(io: Io, json: boolean, result: TrainResult, label = 'validation'): void {
@@ -126,7 +128,49 @@ type TrainFlags = {
   quiet?: boolean;
   patchSizes?: number[] | true;
   teacher?: string;
+  overwrite?: boolean;
+  dryRun?: boolean;
 };
+
+/**
+ * Flags that a resumed run cannot change: the restored data order and model depend on
+ * them. Given with --resume, they must equal the saved value, or the run is refused.
+ */
+const FIXED_ON_RESUME: Record<string, keyof TrainConfig> = {
+  data: 'data',
+  trainSize: 'trainSize',
+  testSize: 'testSize',
+  imgSize: 'imgSize',
+  batchSize: 'batchSize',
+  seed: 'seed',
+  cropPadding: 'cropPadding',
+  flip: 'flip',
+  dropPath: 'dropPath',
+};
+
+const kebab = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** Refuses flags given with --resume that contradict the saved run (the saved settings would silently win otherwise). */
+async function checkResumeFlags(flags: TrainFlags, cmd: Command): Promise<void> {
+  const fromCli = (flag: string) => cmd.getOptionValueSource(flag) === 'cli';
+  const saved = (await readCheckpoint(flags.resume!)).state.config;
+  const conflicts: string[] = [];
+  for (const [flag, key] of Object.entries(FIXED_ON_RESUME)) {
+    const given = (flags as Record<string, unknown>)[flag];
+    if (fromCli(flag) && given !== saved[key]) conflicts.push(`${kebab(flag)} ${JSON.stringify(given)} (the run has ${JSON.stringify(saved[key] ?? null)})`);
+  }
+  if (fromCli('model')) {
+    const ref: ModelRef = await resolveModelRef(flags.model!);
+    if (JSON.stringify(ref) !== JSON.stringify(saved.model)) conflicts.push(`--model ${flags.model} (the run trains ${saved.model.name}${saved.model.spec ? ' from its saved spec' : ''})`);
+  }
+  if (conflicts.length) {
+    throw new InvalidArgumentError(
+      '--resume',
+      flags.resume,
+      `flags that agree with the run it continues. A resumed run keeps its model, data, sizes, batch size, seed and input pipeline (the restored data order depends on them), but got ${conflicts.join(', ')}. Drop those flags, or start a new run with --out`,
+    );
+  }
+}
 
 /**
  * Flags a resumed run may override, mapped to config keys. The model, data, batch size,
@@ -175,16 +219,18 @@ function addTrainOptions(cmd: Command): Command {
     .option('--no-flip', 'no random horizontal flip')
     .option('--seed <n>', 'seed of initialisation, data order, augmentation and dropout', integer(0), TRAIN_DEFAULTS.seed)
     .addOption(backendOption())
-    .option('--out <dir>', 'run folder (default runs/<model>-<time>)')
+    .option('--out <dir>', 'run folder (default runs/<model>-<time>); must be new or empty unless --overwrite')
+    .option('--overwrite', 'allow --out to be a folder that holds another run or other files (files this run did not write are never deleted)')
+    .option('--dry-run', 'check the flags, the model spec, the run folder, the data and the memory needed, then stop before training')
     .option('--patch-sizes [list]', `${PATCH_SIZES_HELP}; training draws one per step (seeded), then evaluates at each`, patchSizeList)
     .option('--teacher <run>', 'distil from this run folder: loss KL(teacher ‖ student) at T = 1 on the same augmented images; the student starts from its weights')
     .option('--json', 'print one JSON object with the final metrics as the last stdout line')
     .option('--quiet', 'no progress output');
 }
 
-function flagsToConfig(flags: TrainFlags): TrainConfig {
+async function flagsToConfig(flags: TrainFlags): Promise<TrainConfig> {
   if (!flags.model) throw new TesseraError('--model is required (a name from `tessera models` or a JSON spec file), unless --resume is given');
-  const model = resolveModelRef(flags.model);
+  const model = await resolveModelRef(flags.model);
   return {
     model,
     // Paths are kept absolute so a resumed run finds the same plugin files from any directory.
@@ -223,6 +269,8 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
     .description('Train, evaluate and inspect vision transformers composed from Tessera plugins')
     .version(HARNESS_VERSION)
     .showSuggestionAfterError()
+    // Commander's own errors (a bad flag value, an unknown option) come back here instead of exiting, so --json can report them.
+    .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 
   program
@@ -233,7 +281,14 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
     .option('--json', 'print a JSON array')
     .action(async (filter: string | undefined, flags: { plugin: string[]; json?: boolean }) => {
       try {
-        await loadPlugins(flags.plugin, { warn: io.err });
+        const loaded = await loadPlugins(flags.plugin, { warn: io.err });
+        const pluginLines = describePlugins(loaded);
+        if (flags.json) io.err(`plugins loaded: ${pluginLines.join('; ')}`);
+        else {
+          io.out('plugins loaded:');
+          for (const line of pluginLines) io.out(`  ${line}`);
+          io.out('');
+        }
         const models = registry.listModels(filter).map((name) => {
           const { plugin, definition } = registry.getModel(name);
           return { name, plugin, description: definition.description, inputSize: modelInputSize(name), ...(definition.paper ? { paper: definition.paper } : {}) };
@@ -262,8 +317,15 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
       try {
         await setBackend(flags.backend);
         await loadPlugins(flags.plugin, { warn: io.err });
-        const model = buildModel(resolveModelRef(modelName), { imgSize: flags.imgSize, numClasses: flags.numClasses });
+        const ref = await resolveModelRef(modelName);
+        const overrides = { imgSize: flags.imgSize, numClasses: flags.numClasses };
+        // info runs one forward pass at batch 1 (to count MACs): refused before building when that cannot fit.
+        const fits = { backend: getBackend(), evalBatchSize: 1, what: `${ref.name}${flags.imgSize ? ` at ${flags.imgSize}x${flags.imgSize}` : ''}` };
+        const planned = checkModel(ref, overrides, modelName);
+        if (planned) checkModelFits(planned, fits);
+        const model = buildModel(ref, overrides);
         try {
+          checkModelFits(footprintOf(model), fits);
           const info = await describeModel(model);
           io.out(flags.json ? JSON.stringify(info) : formatModelInfo(info));
         } finally {
@@ -285,7 +347,7 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
     .action(async (modelName: string, flags: { imgSize?: number; numClasses?: number; out?: string; plugin: string[] }) => {
       try {
         await loadPlugins(flags.plugin, { warn: io.err });
-        const spec = resolveModelSpec(resolveModelRef(modelName), { imgSize: flags.imgSize, numClasses: flags.numClasses });
+        const spec = resolveModelSpec(await resolveModelRef(modelName), { imgSize: flags.imgSize, numClasses: flags.numClasses });
         const text = `${JSON.stringify(spec, null, 2)}\n`;
         if (flags.out) {
           const path = resolve(flags.out);
@@ -305,19 +367,41 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
   ).action(async (flags: TrainFlags, cmd: Command) => {
     try {
       const reporter = createReporter({ quiet: flags.quiet });
-      let result: TrainResult;
+      // Plugins first: their models and blocks must be registered before --model is read.
+      await loadPlugins(flags.plugin, { warn: (m) => reporter.info(`warning: ${m}`) });
+      let request: Parameters<typeof train>[0];
       if (flags.resume) {
+        await checkResumeFlags(flags, cmd);
         const overrides: Record<string, unknown> = {};
         for (const [flag, key] of Object.entries(FLAG_TO_CONFIG)) {
           if (cmd.getOptionValueSource(flag) === 'cli') overrides[key] = (flags as Record<string, unknown>)[flag];
         }
-        if (overrides.out) overrides.out = resolve(String(overrides.out));
-        result = await train({ resume: flags.resume, overrides: overrides as Partial<TrainConfig> }, { reporter });
+        if (overrides.out !== undefined && String(overrides.out).trim() !== '') overrides.out = resolve(String(overrides.out));
+        request = { resume: flags.resume, overrides: overrides as Partial<TrainConfig> };
       } else {
-        // A model name is resolved against the registry, so the plugins that contribute it must be in first.
-        await loadPlugins(flags.plugin, { warn: io.err });
-        result = await train(flagsToConfig(flags), { reporter });
+        request = await flagsToConfig(flags);
       }
+      const options = { reporter, overwrite: Boolean(flags.overwrite) };
+      if (flags.dryRun) {
+        const prepared = await prepareTraining(request, { ...options, dryRun: true });
+        const estimate = prepared.estimate;
+        const summary = {
+          ok: true,
+          model: prepared.config.model.name,
+          runDir: prepared.runDir,
+          trainExamples: prepared.train.length,
+          testExamples: prepared.test.length,
+          ...(estimate ? { paramsAtLeast: estimate.params, trainBytesAtLeast: estimate.trainBytes, evalBytesAtLeast: estimate.evalBytes } : {}),
+          plugins: describePlugins(prepared.plugins),
+        };
+        if (flags.json) io.out(JSON.stringify(summary));
+        else {
+          io.out(`dry run: ${summary.model} on ${prepared.config.data} (${summary.trainExamples} training, ${summary.testExamples} test examples) would write to ${summary.runDir}`);
+          if (estimate?.trainBytes !== undefined) io.out(`memory: at least ${formatBytes(estimate.trainBytes)} per training step on ${getBackend()}`);
+        }
+        return;
+      }
+      const result = await train(request, options);
       printResult(io, Boolean(flags.json), result);
     } catch (error) {
       exitCode = fail(io, Boolean(flags.json), error);
@@ -388,6 +472,13 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
 
   addRobustnessCommand(program, { io, fail: (json, error) => fail(io, json, error), setExitCode: (code) => (exitCode = code), integer, pluginOption, backendOption });
 
-  await program.parseAsync([...argv]);
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    // --help and --version end here too, with exit code 0; commander has already printed what it had to say.
+    if (error.exitCode !== 0 && argv.includes('--json')) io.out(JSON.stringify({ error: error.message.replace(/^error: /, '') }));
+    return error.exitCode;
+  }
   return exitCode;
 }

@@ -1,4 +1,4 @@
-import type { BackendChoice } from '@tessera/core';
+import { BACKENDS, z, type BackendChoice } from '@tessera/core';
 import type { ModelRef } from './model.js';
 
 /** One augmentation as named on the command line: `mixup` or `mixup:mixupAlpha=0.8`. */
@@ -62,3 +62,39 @@ export const TRAIN_DEFAULTS = {
   seed: 0,
   backend: 'auto' as BackendChoice,
 } as const;
+
+const positiveInt = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const finite = z.number().finite();
+
+/** TrainConfig as a schema: what a checkpoint.json or config.json must hold to be trusted. */
+export const trainConfigSchema = z
+  .object({
+    model: z.object({ name: z.string().min(1), spec: z.record(z.string(), z.unknown()).optional() }).strict(),
+    plugins: z.array(z.string()),
+    data: z.string().min(1),
+    trainSize: positiveInt.optional(),
+    testSize: positiveInt.optional(),
+    imgSize: z.number().int().min(1).max(4096),
+    epochs: positiveInt,
+    steps: positiveInt.optional(),
+    batchSize: positiveInt,
+    evalBatchSize: positiveInt,
+    lr: finite.positive(),
+    minLr: finite.min(0),
+    warmupEpochs: finite.min(0),
+    weightDecay: finite.min(0),
+    smoothing: finite.min(0).lt(1),
+    clipGrad: finite.positive().optional(),
+    dropPath: finite.min(0).lt(1),
+    ema: finite.min(0).lt(1).optional(),
+    augment: z.array(z.object({ name: z.string().min(1), options: z.record(z.string(), z.unknown()) }).strict()),
+    cropPadding: z.number().int().min(0).max(4096),
+    flip: z.boolean(),
+    seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    backend: z.enum(BACKENDS),
+    out: z.string().min(1),
+    patchSizes: z.union([z.literal(true), z.array(positiveInt).min(1)]).optional(),
+    teacher: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((c) => c.minLr <= c.lr, { message: 'minLr must not exceed lr', path: ['minLr'] });

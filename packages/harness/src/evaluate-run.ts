@@ -1,18 +1,34 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { InvalidArgumentError, setBackend, tf, type BackendChoice, type VisionModel } from '@tessera/core';
-import { loadSafetensors, writeFileAtomic } from '@tessera/core/node';
-import { openDataset, type ImageDataset } from './data/index.js';
+import { getBackend, InvalidArgumentError, setBackend, StateDictError, tf, TesseraError, type BackendChoice, type VisionModel } from '@tessera/core';
+import { writeFileAtomic } from '@tessera/core/node';
+import { checkDatasetSize, openDataset, type ImageDataset } from './data/index.js';
 import { describeEnvironment } from './environment.js';
 import { evaluate } from './evaluate.js';
 import { evaluatePatchSizes, resolvePatchSizes, type PatchSizeMetrics } from './flexible.js';
 import { writeReport } from './report/report.js';
 import type { TrainConfig } from './config.js';
 import { readMetrics, type TrainResult } from './train/trainer.js';
-import { buildModel, defaultImgSize, resolveModelRef, type ModelRef } from './model.js';
+import { buildModel, checkModel, defaultImgSize, footprintOf, resolveModelRef, type ModelRef } from './model.js';
 import { loadPlugins } from './plugins.js';
-import { loadCheckpointTensors, readCheckpoint } from './train/checkpoint.js';
+import { checkModelFits } from './resources.js';
+import { loadCheckpointTensors, loadWeights, readCheckpoint, runFilePath } from './train/checkpoint.js';
+
+/** An evaluation whose loss is NaN or infinite: reported as a failure, never as a result. */
+export class NonFiniteResultError extends TesseraError {}
+
+/** Loads weights into the model, naming the file in any mismatch (missing or extra keys, shapes, integer dtypes). */
+function loadInto(model: VisionModel, tensors: Record<string, tf.Tensor>, file: string): void {
+  try {
+    model.loadStateDict(tensors);
+  } catch (error) {
+    if (error instanceof StateDictError) throw new StateDictError(`${file}: ${error.message}`);
+    throw error;
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
 
 export interface EvalOptions {
   /** A run folder, its checkpoint.json, or a weights .safetensors file (then --model is needed). */
@@ -67,39 +83,41 @@ export interface LoadedEvaluation {
  * overridden; a .safetensors file needs --model. The caller disposes `model`.
  */
 export async function loadEvaluation(options: EvalOptions): Promise<LoadedEvaluation> {
+  const checkpoint = options.checkpoint;
+  // Checked first: a missing checkpoint is the problem, not the --model it would have supplied.
+  if (checkpoint !== undefined && !existsSync(checkpoint)) {
+    throw new InvalidArgumentError('--checkpoint', checkpoint, 'an existing run folder, checkpoint.json or .safetensors file (nothing is there)');
+  }
   await setBackend(options.backend ?? 'auto');
   await loadPlugins(options.plugins ?? []);
-  const checkpoint = options.checkpoint;
-  const isRun = checkpoint !== undefined && existsSync(checkpoint) && (statSync(checkpoint).isDirectory() || checkpoint.endsWith('.json'));
-  const run = isRun ? await readCheckpoint(checkpoint) : undefined;
+  const isRun = checkpoint !== undefined && (statSync(checkpoint).isDirectory() || checkpoint.endsWith('.json'));
+  const run = isRun ? await readCheckpoint(checkpoint, '--checkpoint') : undefined;
   let ref: ModelRef;
-  if (options.model) ref = resolveModelRef(options.model);
+  if (options.model) ref = await resolveModelRef(options.model);
   else if (run) ref = run.state.config.model;
   else throw new InvalidArgumentError('--model', undefined, 'a model name or spec file (or --checkpoint with a run folder, whose model is used)');
   const data = options.data ?? run?.state.config.data ?? 'synthetic';
   const imgSize = options.imgSize ?? run?.state.config.imgSize ?? defaultImgSize(ref);
   const seed = options.seed ?? run?.state.config.seed ?? 0;
   const testSize = options.testSize ?? run?.state.config.testSize;
+  // The spec, the memory an evaluation batch needs and the split's size are checked before any data or tensor.
+  const fits = { backend: getBackend(), evalBatchSize: options.batchSize ?? 128, what: `${ref.name} at ${imgSize}x${imgSize}` };
+  const planned = checkModel(ref, { imgSize, seed, inChannels: /^(mnist|fashion-mnist):/.test(data) ? 1 : 3 });
+  if (planned) checkModelFits(planned, fits);
+  checkDatasetSize(data, { split: 'test', imgSize, ...(testSize ? { size: testSize } : {}) }, '--test-size');
   const dataset = await openDataset(data, { split: 'test', imgSize, seed, ...(testSize ? { size: testSize } : {}) });
   const model = buildModel(ref, { numClasses: dataset.numClasses, imgSize, inChannels: dataset.channels, seed });
   try {
+    checkModelFits(footprintOf(model), fits);
     let weights = 'random initialisation';
     if (run) {
       const file = options.ema ? run.state.files.ema : run.state.files.model;
       if (!file) throw new InvalidArgumentError('--ema', true, 'a run trained with --ema (this checkpoint has no EMA weights)');
-      const tensors = await loadCheckpointTensors(run.runDir, file);
-      model.loadStateDict(tensors);
-      tf.dispose(Object.values(tensors));
-      weights = resolve(run.runDir, file);
+      weights = runFilePath(run.runDir, file, resolve(run.runDir, 'checkpoint.json'));
+      loadInto(model, await loadCheckpointTensors(run.runDir, file), weights);
     } else if (checkpoint) {
-      if (!existsSync(checkpoint)) throw new InvalidArgumentError('--checkpoint', checkpoint, 'an existing run folder, checkpoint.json or .safetensors file');
-      const { tensors } = await loadSafetensors(checkpoint);
-      try {
-        model.loadStateDict(tensors);
-      } finally {
-        tf.dispose(Object.values(tensors));
-      }
       weights = resolve(checkpoint);
+      loadInto(model, await loadWeights(weights), weights);
     }
     return { model, dataset, data, seed, runDir: run?.runDir ?? null, weights, ...(testSize ? { testSize } : {}) };
   } catch (error) {
@@ -113,10 +131,15 @@ export async function evaluateRun(options: EvalOptions): Promise<EvalResult> {
   const { model, dataset, data, runDir, weights } = await loadEvaluation(options);
   try {
     const metrics = await evaluate(model, dataset, options.batchSize ?? 128);
+    if (!Number.isFinite(metrics.loss)) {
+      throw new NonFiniteResultError(`evaluating ${weights} on ${data} gave a loss of ${metrics.loss} (top-1 ${metrics.top1}); the weights or the data are damaged, so this is not a result`);
+    }
     let perPatchSize: PatchSizeMetrics[] | undefined;
     if (options.patchSizes) {
       const { sizes, stages } = resolvePatchSizes(model, options.patchSizes === true ? true : [...options.patchSizes], model.config.inputSize[0]);
       perPatchSize = await evaluatePatchSizes(model, dataset, options.batchSize ?? 128, sizes, stages);
+      const broken = perPatchSize.find((m) => !Number.isFinite(m.loss));
+      if (broken) throw new NonFiniteResultError(`evaluating ${weights} on ${data} at patch size ${broken.patchSize} gave a loss of ${broken.loss}; this is not a result`);
       if (runDir) await recordPatchSizes(runDir, perPatchSize);
     }
     return {

@@ -1,6 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createModel, createModelFromSpec, InvalidArgumentError, parseModelSpec, planModel, registry, resolveImgSize, type ModelSpec, type VisionModel } from '@tessera/core';
+import { CompositionError, createModel, createModelFromSpec, InvalidArgumentError, parseModelSpec, planModel, registry, resolveImgSize, UnknownNameError, type ModelSpec, type VisionModel } from '@tessera/core';
+import { openRegularFile, readRange } from '@tessera/core/node';
+import { parametersAtLeast, type ModelFootprint } from './resources.js';
 
 /** What a run needs to rebuild its model: a registered name, or a spec (kept inline so a run folder is self-contained). */
 export interface ModelRef {
@@ -16,23 +18,54 @@ export interface ModelOverrides {
   readonly seed?: number;
 }
 
+/** Spec files are small; a larger one is not a spec (and is not read into memory). */
+const MAX_SPEC_BYTES = 16 * 1024 * 1024;
+
 function isSpecPath(model: string): boolean {
   return model.endsWith('.json') || (existsSync(model) && !registry.listModels().includes(model));
 }
 
-/** Reads `--model`: a registered model name, or a path to a JSON model spec. */
-export function resolveModelRef(model: string, cwd = process.cwd()): ModelRef {
-  if (!isSpecPath(model)) {
-    registry.getModel(model);
-    return { name: model };
-  }
-  const path = resolve(cwd, model);
-  let text: string;
+/** An unknown model name, with suggestions and the CLI's way to list models. */
+function unknownModel(error: UnknownNameError): CompositionError {
+  return new CompositionError(error.withListHint('List the registered models with `tessera models`, or give a JSON spec file (name ending in .json).'));
+}
+
+/** Reads a spec file as text: a regular file only, bounded, the path named in every error. */
+async function readSpecText(model: string, path: string): Promise<string> {
+  if (existsSync(path) && statSync(path).isDirectory()) throw new InvalidArgumentError('--model', model, 'a registered model name (tessera models) or a JSON spec file, but it is a directory');
+  let opened: Awaited<ReturnType<typeof openRegularFile>>;
   try {
-    text = readFileSync(path, 'utf8');
+    opened = await openRegularFile(path, 'model spec');
   } catch (error) {
     throw new InvalidArgumentError('--model', model, `a registered model name (tessera models) or a readable JSON spec file (${(error as Error).message})`);
   }
+  try {
+    if (opened.size > MAX_SPEC_BYTES) throw new InvalidArgumentError('--model', model, `a JSON spec file of at most ${MAX_SPEC_BYTES} bytes (it has ${opened.size})`);
+    return new TextDecoder().decode(await readRange(opened.handle, 0, opened.size, path));
+  } finally {
+    await opened.handle.close();
+  }
+}
+
+/**
+ * Reads `--model`: a registered model name, or a path to a JSON model spec. A spec is
+ * validated here exactly as the composer will validate it (strict options, the spec
+ * path named), so every command refuses a bad spec before any tensor is made.
+ * Call it after the plugins are loaded: their models and blocks must be registered.
+ */
+export async function resolveModelRef(model: string, cwd = process.cwd()): Promise<ModelRef> {
+  if (typeof model !== 'string' || model.trim() === '') throw new InvalidArgumentError('--model', model, 'a registered model name (tessera models) or a JSON spec file');
+  if (!isSpecPath(model)) {
+    try {
+      registry.getModel(model);
+    } catch (error) {
+      if (error instanceof UnknownNameError) throw unknownModel(error);
+      throw error;
+    }
+    return { name: model };
+  }
+  const path = resolve(cwd, model);
+  const text = await readSpecText(model, path);
   let spec: unknown;
   try {
     spec = JSON.parse(text);
@@ -41,17 +74,61 @@ export function resolveModelRef(model: string, cwd = process.cwd()): ModelRef {
   }
   if (!spec || typeof spec !== 'object' || Array.isArray(spec)) throw new InvalidArgumentError('--model', model, 'a JSON object with stem, stages and head');
   const named = spec as Record<string, unknown>;
-  return { name: typeof named.name === 'string' ? named.name : model, spec: named };
+  const ref = { name: typeof named.name === 'string' && named.name ? named.name : model, spec: named };
+  checkModel(ref, {}, model);
+  return ref;
 }
 
-/** The input size a model gets when no --img-size is given: the spec's, or the named model's default. */
-export function defaultImgSize(ref: ModelRef): number {
-  if (ref.spec) {
-    const size = ref.spec.imgSize;
-    if (typeof size === 'number') return size;
-    if (Array.isArray(size) && typeof size[0] === 'number') return size[0];
-    return 224;
+function definedOverrides(overrides: ModelOverrides): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+}
+
+/** The unparsed spec of a model reference with these overrides: a spec file's, or a named model's `definition.spec(options)`. */
+function specInput(ref: ModelRef, overrides: ModelOverrides): Record<string, unknown> {
+  if (ref.spec) return { ...ref.spec, ...definedOverrides(overrides) };
+  let definition;
+  try {
+    definition = registry.getModel(ref.name).definition;
+  } catch (error) {
+    if (error instanceof UnknownNameError) throw unknownModel(error);
+    throw error;
   }
+  return definition.spec(definedOverrides(overrides)) as Record<string, unknown>;
+}
+
+/**
+ * Validates a model with these overrides without making a tensor, and returns what
+ * it will cost before building: the features after each block and a lower bound of
+ * its parameters. A spec file's errors name the file.
+ */
+export function checkModel(ref: ModelRef, overrides: ModelOverrides = {}, source: string = ref.name): ModelFootprint {
+  let parsed: ModelSpec;
+  let plan: ReturnType<typeof planModel>;
+  try {
+    parsed = parseModelSpec(specInput(ref, overrides));
+    plan = planModel(parsed, registry);
+  } catch (error) {
+    if (error instanceof CompositionError && ref.spec) throw new CompositionError(`--model ${source}: ${error.message}`);
+    throw error;
+  }
+  const input = { layout: 'image' as const, ...sizeOf(parsed), channels: parsed.inChannels };
+  return { input, outputs: plan.map((p) => p.output), params: parametersAtLeast(plan), paramsExact: false };
+}
+
+function sizeOf(spec: ModelSpec): { height: number; width: number } {
+  const [height, width] = resolveImgSize(spec.imgSize, 224);
+  return { height, width };
+}
+
+/** The footprint of a built model: exact parameters, features after each stage. */
+export function footprintOf(model: VisionModel): ModelFootprint {
+  const [input, ...stages] = model.stages();
+  return { input: input!.spec, outputs: stages.map((s) => s.spec), params: model.numParameters(), paramsExact: true };
+}
+
+/** The input size a model gets when no --img-size is given: the spec's (validated), or the named model's default. */
+export function defaultImgSize(ref: ModelRef): number {
+  if (ref.spec) return sizeOf(parseModelSpec(ref.spec)).height;
   return modelInputSize(ref.name)[0];
 }
 
@@ -68,8 +145,7 @@ export function modelInputSize(name: string): readonly [number, number, number] 
  * checked, without making a tensor.
  */
 export function resolveModelSpec(ref: ModelRef, overrides: ModelOverrides = {}): ModelSpec {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  const spec = ref.spec ? parseModelSpec({ ...ref.spec, ...defined }) : registry.modelSpec(ref.name, defined);
+  const spec = parseModelSpec(specInput(ref, overrides));
   planModel(spec, registry);
   return spec;
 }

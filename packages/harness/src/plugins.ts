@@ -1,7 +1,7 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CompositionError, registry, use, type TesseraPlugin } from '@tessera/core';
 import { harnessPlugin } from './robustness/plugin.js';
 
@@ -9,6 +9,7 @@ import { harnessPlugin } from './robustness/plugin.js';
 export interface LoadedPlugin {
   readonly name: string;
   readonly version: string;
+  /** The package or file it was imported from, and which package.json declared it (or `--plugin`). */
   readonly source: string;
 }
 
@@ -31,45 +32,61 @@ export function pluginsOf(module: Record<string, unknown>): TesseraPlugin[] {
   return [...found];
 }
 
-/** node_modules folders that may hold `@tessera/plugin-*`: the working directory's and the harness's own resolution paths. */
-function nodeModulesDirs(cwd: string): string[] {
-  const dirs: string[] = [];
-  let dir = resolve(cwd);
-  for (;;) {
-    dirs.push(join(dir, 'node_modules'));
-    const parent = resolve(dir, '..');
-    if (parent === dir) break;
-    dir = parent;
-  }
-  const own = createRequire(import.meta.url).resolve.paths('@tessera/core') ?? [];
-  return [...new Set([...dirs, ...own])].filter((d) => existsSync(join(d, '@tessera')));
+/** Package names that are Tessera plugins by convention: `@tessera/plugin-*`, `tessera-plugin-*`, `@scope/tessera-plugin-*`. */
+export function isPluginPackageName(name: string): boolean {
+  return /^@tessera\/plugin-[a-z0-9._-]+$/.test(name) || /^(@[a-z0-9._-]+\/)?tessera-plugin-[a-z0-9._-]+$/.test(name);
 }
 
-/** Names of installed `@tessera/plugin-*` packages, each with the folder it resolves from. */
+/** The nearest package.json at or above `cwd`: the project the user is working in (as npm finds it). */
+export function projectManifest(cwd: string): string | undefined {
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'package.json');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** Plugin packages a package.json declares (dependencies, devDependencies, optionalDependencies). */
+export function declaredPlugins(manifest: string): string[] {
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(readFileSync(manifest, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new CompositionError(`cannot read the project's ${manifest} to find its plugins: ${(error as Error).message}`);
+  }
+  const names = new Set<string>();
+  for (const field of ['dependencies', 'devDependencies', 'optionalDependencies']) {
+    const deps = json[field];
+    if (deps && typeof deps === 'object') for (const name of Object.keys(deps)) if (isPluginPackageName(name)) names.add(name);
+  }
+  return [...names].sort();
+}
+
+/** The harness's own package.json (one level above src/ and dist/ alike). */
+const HARNESS_MANIFEST = fileURLToPath(new URL('../package.json', import.meta.url));
+
+/**
+ * The plugin packages to load: those the harness itself depends on, and those the
+ * current project declares in its package.json, each resolved from the package.json
+ * that declares it. Nothing else found on disk is imported: a package merely present
+ * in some node_modules folder (of this or a parent directory) never runs.
+ */
 export function discoverPluginPackages(cwd = process.cwd()): Array<{ name: string; from: string }> {
   const seen = new Map<string, string>();
-  for (const dir of nodeModulesDirs(cwd)) {
-    for (const entry of readdirSync(join(dir, '@tessera'))) {
-      const name = `@tessera/${entry}`;
-      if (entry.startsWith('plugin-') && !seen.has(name)) seen.set(name, dir);
-    }
+  const manifests = [HARNESS_MANIFEST, projectManifest(cwd)].filter((m): m is string => m !== undefined);
+  for (const manifest of manifests) {
+    for (const name of declaredPlugins(manifest)) if (!seen.has(name)) seen.set(name, manifest);
   }
   return [...seen].map(([name, from]) => ({ name, from }));
 }
 
-async function importFrom(specifier: string, base: string): Promise<Record<string, unknown>> {
+async function importFrom(specifier: string, base: string): Promise<{ module: Record<string, unknown>; path: string }> {
   if (specifier.startsWith('.') || isAbsolute(specifier)) {
-    return (await import(pathToFileURL(resolve(base, specifier)).href)) as Record<string, unknown>;
+    const path = resolve(base, specifier);
+    return { module: (await import(pathToFileURL(path).href)) as Record<string, unknown>, path };
   }
-  const require = createRequire(join(base, 'noop.js'));
-  let entry: string;
-  try {
-    entry = require.resolve(specifier);
-  } catch {
-    // Fall back to the harness's own resolution (a plugin installed beside the harness).
-    return (await import(specifier)) as Record<string, unknown>;
-  }
-  return (await import(pathToFileURL(entry).href)) as Record<string, unknown>;
+  const path = createRequire(join(base, 'noop.js')).resolve(specifier);
+  return { module: (await import(pathToFileURL(path).href)) as Record<string, unknown>, path };
 }
 
 function register(plugins: TesseraPlugin[], source: string, loaded: LoadedPlugin[]): void {
@@ -80,9 +97,10 @@ function register(plugins: TesseraPlugin[], source: string, loaded: LoadedPlugin
 }
 
 /**
- * Registers every installed `@tessera/plugin-*` package and each package or file
- * named in `extra` (community plugins) with core's registry. A discovered package
- * that fails to load is reported, not fatal; a package named explicitly must load.
+ * Registers the declared plugin packages (see discoverPluginPackages) and each package
+ * or file named in `extra` (`--plugin`) with core's registry, and returns what it
+ * loaded. A declared package that is not installed or fails to load is reported, not
+ * fatal; one named with `--plugin` must load.
  */
 export async function loadPlugins(extra: readonly string[] = [], options: { cwd?: string; warn?: (message: string) => void } = {}): Promise<LoadedPlugin[]> {
   const cwd = options.cwd ?? process.cwd();
@@ -90,24 +108,24 @@ export async function loadPlugins(extra: readonly string[] = [], options: { cwd?
   register([harnessPlugin()], '@tessera/harness', loaded);
   for (const { name, from } of discoverPluginPackages(cwd)) {
     try {
-      const module = await importFrom(name, join(from, '..'));
-      register(pluginsOf(module), name, loaded);
+      const { module, path } = await importFrom(name, dirname(from));
+      register(pluginsOf(module), `${name} (${path}, declared in ${from})`, loaded);
     } catch (error) {
-      options.warn?.(`skipping plugin package ${name}: ${(error as Error).message}`);
+      options.warn?.(`skipping plugin package ${name} declared in ${from}: ${(error as Error).message.split('\n')[0]}`);
     }
   }
   for (const specifier of extra) {
-    let module: Record<string, unknown>;
+    let imported: { module: Record<string, unknown>; path: string };
     try {
-      module = await importFrom(specifier, cwd);
+      imported = await importFrom(specifier, cwd);
     } catch (error) {
-      throw new CompositionError(`--plugin ${specifier}: cannot import it (${(error as Error).message}); install the package or give a path to its entry file`);
+      throw new CompositionError(`--plugin ${specifier}: cannot import it (${(error as Error).message.split('\n')[0]}); install the package or give a path to its entry file`);
     }
-    const plugins = pluginsOf(module);
+    const plugins = pluginsOf(imported.module);
     if (!plugins.length) {
       throw new CompositionError(`--plugin ${specifier}: the module exports no Tessera plugin (an object with name, version, coreRange and blocks, models or augmentations)`);
     }
-    register(plugins, specifier, loaded);
+    register(plugins, `--plugin ${specifier} (${imported.path})`, loaded);
   }
   return loaded;
 }
@@ -115,4 +133,10 @@ export async function loadPlugins(extra: readonly string[] = [], options: { cwd?
 /** Every registered plugin with its version (core included). */
 export function registeredPlugins(): Array<{ name: string; version: string }> {
   return registry.listPlugins().map((p) => ({ name: p.name, version: p.version }));
+}
+
+/** One line per loaded plugin, for `tessera models` and the report. */
+export function describePlugins(loaded: readonly LoadedPlugin[]): string[] {
+  const core = registry.listPlugins().find((p) => p.name === '@tessera/core');
+  return [...(core ? [`${core.name} ${core.version} (built in)`] : []), ...loaded.map((p) => `${p.name} ${p.version} from ${p.source}`)];
 }

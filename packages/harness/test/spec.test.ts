@@ -18,7 +18,7 @@ describe('tessera spec', () => {
     await loadPlugins();
   });
 
-  test('every named model round-trips through its printed spec: the same validated spec and the same plan', () => {
+  test('every named model round-trips through its printed spec: the same validated spec and the same plan', async () => {
     const dir = tempDir('spec');
     const names = listModels();
     expect(names).toEqual(expect.arrayContaining(['deit_base_patch16_224', 't2t_vit_24', 't2t_vit_t_24']));
@@ -27,9 +27,9 @@ describe('tessera spec', () => {
     const overrides = { imgSize: 224, numClasses: 10, seed: 3 };
     for (const name of names) {
       const file = join(dir, `${name}.json`);
-      const printed = resolveModelSpec(resolveModelRef(name), overrides);
+      const printed = resolveModelSpec(await resolveModelRef(name), overrides);
       writeFileSync(file, JSON.stringify(printed));
-      const readBack = resolveModelSpec(resolveModelRef(file));
+      const readBack = resolveModelSpec(await resolveModelRef(file));
       expect(readBack, name).toEqual(registry.modelSpec(name, overrides));
       // One builder turns a plan into modules, so equal plans (blocks, prefixes, options, feature specs) build equal models.
       const plan = (spec: typeof printed) => planModel(spec, registry).map((p) => ({ ...p, definition: undefined }));
@@ -37,15 +37,15 @@ describe('tessera spec', () => {
     }
   });
 
-  test('built from the file, the smallest model of each family has the same keys, shapes, count and logits', () => {
+  test('built from the file, the smallest model of each family has the same keys, shapes, count and logits', async () => {
     const dir = tempDir('spec-build');
     const images = tf.randomNormal([1, 32, 32, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
     for (const name of ['deit_tiny_patch16_224', 't2t_vit_7', 't2t_vit_t_14']) {
       const overrides = { imgSize: 32, numClasses: 10, seed: 3 };
       const file = join(dir, `${name}.json`);
-      writeFileSync(file, JSON.stringify(resolveModelSpec(resolveModelRef(name), overrides)));
-      const named = buildModel(resolveModelRef(name), overrides);
-      const fromFile = buildModel(resolveModelRef(file));
+      writeFileSync(file, JSON.stringify(resolveModelSpec(await resolveModelRef(name), overrides)));
+      const named = buildModel(await resolveModelRef(name), overrides);
+      const fromFile = buildModel(await resolveModelRef(file));
       const shapes = (m: typeof named) => Object.entries(m.stateDict()).map(([k, v]) => [k, v.shape]);
       expect(shapes(fromFile), name).toEqual(shapes(named));
       expect(fromFile.numParameters(), name).toBe(named.numParameters());

@@ -5,15 +5,16 @@ import { expectRelClose } from '@tessera/test-utils';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { parseAugmentList } from '../src/augment.js';
 import { TRAIN_DEFAULTS, type TrainConfig } from '../src/config.js';
-import { buildModel, resolveModelRef } from '../src/model.js';
+import { buildModel, resolveModelRef, type ModelRef } from '../src/model.js';
 import { loadPlugins } from '../src/plugins.js';
 import { loadCheckpointTensors, readCheckpoint } from '../src/train/checkpoint.js';
 import { readMetrics, train } from '../src/train/trainer.js';
 import { tempDir, TINY_SPEC } from './helpers.js';
 
+let tinyModel: ModelRef;
 const config = (out: string, overrides: Partial<TrainConfig> = {}): TrainConfig => ({
   ...TRAIN_DEFAULTS,
-  model: resolveModelRef(TINY_SPEC),
+  model: tinyModel,
   plugins: [],
   data: 'synthetic',
   trainSize: 32,
@@ -32,6 +33,7 @@ describe('train (in process)', () => {
   beforeAll(async () => {
     await setBackend('wasm');
     await loadPlugins();
+    tinyModel = await resolveModelRef(TINY_SPEC);
   });
 
   test('parseAugmentList reads names and typed key=value options', () => {
@@ -106,7 +108,7 @@ describe('train (in process)', () => {
     // no_weight_decay() set (pos_embed, cls_token); everything else, i.e. every matrix and kernel, is decayed.
     const timmExempt = (name: string, rank: number) => rank <= 1 || name.endsWith('.bias') || name === 'bias' || /(^|\.)(pos_embed|cls_token)$/.test(name);
     const models: Array<[string, VisionModel]> = [
-      ['spec ' + TINY_SPEC, buildModel(resolveModelRef(TINY_SPEC), { numClasses: 10, imgSize: 16 })],
+      ['spec ' + TINY_SPEC, buildModel(await resolveModelRef(TINY_SPEC), { numClasses: 10, imgSize: 16 })],
       ['deit_tiny_patch16_224', createModel('deit_tiny_patch16_224', { imgSize: 32, numClasses: 10 })],
       ['t2t_vit_7', createModel('t2t_vit_7', { imgSize: 32, numClasses: 10 })],
     ];

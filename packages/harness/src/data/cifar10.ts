@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FormatError, InvalidArgumentError } from '@tessera/core';
 import { InMemoryDataset, type DatasetSplit, type ImageDataset } from './dataset.js';
-import { findByStem, isDirectory, listDirectory, readMaybeGzip } from './files.js';
+import { findByStem, isDirectory, listDirectory, readFileBounded, readMaybeGzip } from './files.js';
 import { resizeAll } from './resize.js';
 
 export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'] as const;
@@ -14,9 +13,12 @@ const RECORD = 1 + 3 * PLANE;
 
 const BATCH_SUFFIXES = ['', '.bin', '.bin.gz', '.gz'] as const;
 
+/** An official batch holds 10,000 records; a file (or its gunzipped content) with more than this is refused, not read on. */
+export const MAX_RECORDS_PER_FILE = 60_000;
+
 async function classNamesFrom(dir: string, names: readonly string[]): Promise<readonly string[]> {
   if (!names.includes('batches.meta.txt')) return CIFAR10_CLASSES;
-  const text = (await readFile(join(dir, 'batches.meta.txt'), 'utf8')).split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length > 0);
+  const text = new TextDecoder().decode(await readFileBounded(join(dir, 'batches.meta.txt'), 64 * 1024, 'class-name list')).split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length > 0);
   if (text.length !== 10) {
     throw new FormatError(`${join(dir, 'batches.meta.txt')} lists ${text.length} class names; CIFAR-10 has 10, one per line`);
   }
@@ -74,7 +76,13 @@ export async function openCifar10(dir: string, split: DatasetSplit, imgSize?: nu
   let total = 0;
   for (const file of files) {
     if (size !== undefined && total >= size) break;
-    const part = decodeCifarBatch(await readMaybeGzip(file), file, classNames.length);
+    // Only the records still needed are read (and inflated): --train-size 8 reads 8 records of a 50,000-record file.
+    const wanted = size === undefined ? MAX_RECORDS_PER_FILE : Math.min(size - total, MAX_RECORDS_PER_FILE);
+    const { bytes, truncated } = await readMaybeGzip(file, wanted * RECORD);
+    if (truncated && size === undefined) {
+      throw new FormatError(`${file} holds more than ${MAX_RECORDS_PER_FILE} records (${MAX_RECORDS_PER_FILE * RECORD} bytes); a CIFAR-10 batch holds 10000. Is it a gzip bomb or another format?`);
+    }
+    const part = decodeCifarBatch(bytes, file, classNames.length);
     parts.push(part);
     total += part.labels.length;
   }

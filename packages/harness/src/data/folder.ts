@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { FormatError, InvalidArgumentError } from '@tessera/core';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { InMemoryDataset, type DatasetSplit, type ImageDataset } from './dataset.js';
-import { isDirectory, listDirectory } from './files.js';
+import { isDirectory, listDirectory, readFileBounded } from './files.js';
 import { Resizer } from './resize.js';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
@@ -36,7 +35,7 @@ export function decodeImage(bytes: Uint8Array, file: string): RgbImage {
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       decoded = { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
     } else {
-      decoded = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+      decoded = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 512, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6 });
     }
   } catch (cause) {
     throw new FormatError(`${file} is a corrupt or truncated ${isPng ? 'PNG' : 'JPEG'}: ${cause instanceof Error ? cause.message : String(cause)}`);
@@ -55,17 +54,42 @@ async function classFolders(dir: string): Promise<string[]> {
   return folders;
 }
 
+const LAYOUT = '<dir>/train/<class>/<image>.png|jpg and <dir>/test/<class>/<image>.png|jpg (or <dir>/val/...)';
+
+/**
+ * The folder of a split. Both splits must exist: with one folder for both,
+ * evaluation would score the training images (a 100% that means nothing).
+ */
 async function splitDirectory(root: string, split: DatasetSplit): Promise<string> {
-  if (!(await isDirectory(join(root, 'train')))) return root;
-  if (split === 'train') return join(root, 'train');
-  for (const name of ['test', 'val']) if (await isDirectory(join(root, name))) return join(root, name);
-  return root;
+  const train = join(root, 'train');
+  const test = (await isDirectory(join(root, 'test'))) ? join(root, 'test') : (await isDirectory(join(root, 'val'))) ? join(root, 'val') : undefined;
+  if (!(await isDirectory(train)) || test === undefined) {
+    throw new FormatError(
+      `folder:${root} needs separate training and test images, laid out as ${LAYOUT}; it has ${(await isDirectory(train)) ? 'train/ but no test/ or val/' : 'no train/ folder'}. ` +
+        'Move part of each class into test/<class>/ (the test split must not contain training images).',
+    );
+  }
+  return split === 'train' ? train : test;
+}
+
+/** Images larger than this (in pixels) are refused before decoding: the decoder would allocate width × height × 4 bytes. */
+const MAX_IMAGE_PIXELS = 64 * 1024 * 1024;
+/** Image files larger than this are not read. */
+const MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024;
+
+/** A PNG's declared size, from its IHDR chunk, refused before decoding when it is absurd. */
+function checkPngSize(bytes: Uint8Array, file: string): void {
+  if (bytes.length < 24) return;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const width = view.getUint32(16, false);
+  const height = view.getUint32(20, false);
+  if (width * height > MAX_IMAGE_PIXELS) throw new FormatError(`${file} declares ${width}x${height} pixels; images of at most ${MAX_IMAGE_PIXELS} pixels are decoded`);
 }
 
 /**
  * An ImageFolder tree: one sub-folder per class (sorted names are the classes), PNG
- * or JPEG files inside. `<dir>/train` with `<dir>/test` (or `<dir>/val`) gives two
- * splits; otherwise `<dir>` serves both. Images are decoded, converted to RGB and
+ * or JPEG files inside, under `<dir>/train` and `<dir>/test` (or `<dir>/val`): both
+ * splits are required. Images are decoded, converted to RGB and
  * resized to `imgSize` (or the first image's size) at load.
  */
 export async function openImageFolder(root: string, split: DatasetSplit, imgSize?: number, size?: number): Promise<ImageDataset> {
@@ -96,7 +120,9 @@ export async function openImageFolder(root: string, split: DatasetSplit, imgSize
   const labels = new Int32Array(keep.length);
   const resizers = new Map<string, Resizer>();
   for (const [i, { path, label }] of keep.entries()) {
-    const image = decodeImage(await readFile(path), path);
+    const bytes = await readFileBounded(path, MAX_IMAGE_FILE_BYTES, 'image');
+    if (bytes[0] === 0x89) checkPngSize(bytes, path);
+    const image = decodeImage(bytes, path);
     if (pixels === undefined) {
       if (imgSize === undefined) {
         height = image.height;

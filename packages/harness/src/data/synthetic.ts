@@ -17,7 +17,9 @@ export const SYNTHETIC_DEFAULT_SIZE = { train: 5000, test: 1000 } as const;
 export const SYNTHETIC_DEFAULT_IMG_SIZE = 32;
 
 /** Datasets up to this many bytes keep rendered images; larger ones re-render on every access. */
-const CACHE_LIMIT_BYTES = 256 * 1024 * 1024;
+export const SYNTHETIC_CACHE_LIMIT_BYTES = 256 * 1024 * 1024;
+/** The cache grows in chunks of this many images as they are first used: a size nobody reads costs nothing. */
+const CACHE_CHUNK = 256;
 
 /** sfc32: a small, fast generator; images need thousands of draws each (noise), which core's Rng would make slow. */
 class Sfc32 {
@@ -275,8 +277,7 @@ export class SyntheticDataset implements ImageDataset {
   readonly length: number;
   private readonly baseSeed: number;
   private readonly imageBytes: number;
-  private readonly cache: Uint8Array | undefined;
-  private readonly rendered: Uint8Array | undefined;
+  private readonly cache: Map<number, { pixels: Uint8Array; rendered: Uint8Array }> | undefined;
   private readonly scratch: Float32Array;
 
   constructor(options: { split: DatasetSplit; imgSize?: number; seed?: number; size?: number }) {
@@ -288,10 +289,7 @@ export class SyntheticDataset implements ImageDataset {
     this.imageBytes = side * side * 3;
     // The two splits draw from unrelated streams, so test images are never train images.
     this.baseSeed = hash2(hash2(seed >>> 0, Math.floor(seed / 4294967296) >>> 0), options.split === 'train' ? 1 : 2);
-    if (this.length * this.imageBytes <= CACHE_LIMIT_BYTES) {
-      this.cache = new Uint8Array(this.length * this.imageBytes);
-      this.rendered = new Uint8Array(this.length);
-    }
+    if (this.length * this.imageBytes <= SYNTHETIC_CACHE_LIMIT_BYTES) this.cache = new Map();
     this.scratch = new Float32Array(this.imageBytes);
   }
 
@@ -303,15 +301,23 @@ export class SyntheticDataset implements ImageDataset {
   example(i: number): { pixels: Uint8Array; label: number } {
     checkExampleIndex(this, i);
     const label = this.labelOf(i);
-    if (this.cache === undefined || this.rendered === undefined) {
+    if (this.cache === undefined) {
       const pixels = new Uint8Array(this.imageBytes);
       renderSynthetic(label, hash2(this.baseSeed, i), this.height, pixels, this.scratch);
       return { pixels, label };
     }
-    const pixels = this.cache.subarray(i * this.imageBytes, (i + 1) * this.imageBytes);
-    if (this.rendered[i] === 0) {
+    const index = Math.floor(i / CACHE_CHUNK);
+    let chunk = this.cache.get(index);
+    if (chunk === undefined) {
+      const images = Math.min(CACHE_CHUNK, this.length - index * CACHE_CHUNK);
+      chunk = { pixels: new Uint8Array(images * this.imageBytes), rendered: new Uint8Array(images) };
+      this.cache.set(index, chunk);
+    }
+    const j = i - index * CACHE_CHUNK;
+    const pixels = chunk.pixels.subarray(j * this.imageBytes, (j + 1) * this.imageBytes);
+    if (chunk.rendered[j] === 0) {
       renderSynthetic(label, hash2(this.baseSeed, i), this.height, pixels, this.scratch);
-      this.rendered[i] = 1;
+      chunk.rendered[j] = 1;
     }
     return { pixels, label };
   }

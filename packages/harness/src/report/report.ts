@@ -105,6 +105,8 @@ ${table(configRows)}
 ${modelSpec}
 <h2>Environment</h2>
 ${table([['backend', input.environment.backend], ['node', input.environment.node], ['platform', input.environment.platform], ...Object.entries(input.environment.packages)])}
+<h2>Plugins loaded</h2>
+<ul>${(r.plugins ?? []).map((p) => `<li><code>${escapeHtml(p)}</code></li>`).join('')}</ul>
 </body>
 </html>
 `;

@@ -1,20 +1,22 @@
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { chainAugmentations, oneHot, type Augmentation, Rng, setBackend, softTargetCrossEntropy, tf, TesseraError, type VisionModel } from '@tessera/core';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chainAugmentations, FormatError, getBackend, InvalidArgumentError, oneHot, type Augmentation, Rng, setBackend, softTargetCrossEntropy, tf, TesseraError, type VisionModel } from '@tessera/core';
 import { writeFileAtomic } from '@tessera/core/node';
 import { buildAugmentation } from '../augment.js';
-import type { TrainConfig } from '../config.js';
-import { BatchLoader, openDataset, type ImageDataset, type LoaderOptions } from '../data/index.js';
+import { trainConfigSchema, type TrainConfig } from '../config.js';
+import { BatchLoader, checkDatasetSize, openDataset, type ImageDataset, type LoaderOptions } from '../data/index.js';
 import { describeEnvironment } from '../environment.js';
 import { evaluate, inputOptions, withOverrides, type EvalMetrics } from '../evaluate.js';
 import { evaluatePatchSizes, patchSizeOverrides, resolvePatchSizes, type PatchSizeMetrics } from '../flexible.js';
-import { buildModel } from '../model.js';
-import { loadPlugins } from '../plugins.js';
+import { buildModel, checkModel, footprintOf } from '../model.js';
+import { describePlugins, loadPlugins, type LoadedPlugin } from '../plugins.js';
 import { createReporter, type Reporter } from '../progress.js';
 import { writeReport } from '../report/report.js';
+import { checkModelFits } from '../resources.js';
 import { AdamW, clipGradNorm } from './optimizer.js';
-import { loadCheckpointTensors, readCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
+import { loadCheckpointTensors, readCheckpoint, saveCheckpoint, type CheckpointFiles, type CheckpointState } from './checkpoint.js';
+import { prepareRunFolder } from './run-folder.js';
 import { WeightEma } from './ema.js';
 import { cosineLr } from './schedule.js';
 import { klToTargets } from './distill.js';
@@ -42,6 +44,8 @@ export interface TrainResult {
   readonly seconds: number;
   /** With --patch-sizes: the final evaluation at every training patch size. */
   readonly patchSizes?: readonly PatchSizeMetrics[];
+  /** The plugins this run loaded, with where each came from. */
+  readonly plugins: readonly string[];
 }
 
 /** A training step produced a loss or gradient that is not a finite number. */
@@ -57,6 +61,10 @@ export class NonFiniteLossError extends TesseraError {
 
 export interface TrainIO {
   readonly reporter?: Reporter;
+  /** Allow `out` to be a folder that holds another run or other files (never deleted). */
+  readonly overwrite?: boolean;
+  /** Validate everything (config, run folder, data, model, memory) and stop before training. */
+  readonly dryRun?: boolean;
 }
 
 /** One line of metrics.jsonl. */
@@ -64,13 +72,39 @@ export type MetricsLine =
   | { type: 'train'; epoch: number; step: number; loss: number; lr: number; gradNorm: number; imagesPerSecond: number; patchSize?: number }
   | { type: 'eval'; epoch: number; step: number; top1: number; top5: number; loss: number; emaTop1?: number; emaTop5?: number };
 
-export async function readMetrics(runDir: string): Promise<MetricsLine[]> {
+/**
+ * Reads metrics.jsonl. A torn last line (the process died while appending it) is
+ * dropped, with `warn` told which file; a damaged line before the last is an error
+ * naming the file and the line.
+ */
+export async function readMetrics(runDir: string, warn?: (message: string) => void): Promise<MetricsLine[]> {
   const path = join(runDir, 'metrics.jsonl');
   if (!existsSync(path)) return [];
-  return (await readFile(path, 'utf8'))
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as MetricsLine);
+  const lines = (await readFile(path, 'utf8')).split('\n');
+  const out: MetricsLine[] = [];
+  let last = lines.length - 1;
+  while (last >= 0 && lines[last]!.trim() === '') last--;
+  for (let i = 0; i <= last; i++) {
+    const line = lines[i]!;
+    if (!line.trim()) continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      parsed = undefined;
+    }
+    const valid = parsed !== null && typeof parsed === 'object' && typeof (parsed as MetricsLine).step === 'number' && ((parsed as MetricsLine).type === 'train' || (parsed as MetricsLine).type === 'eval');
+    if (valid) {
+      out.push(parsed as MetricsLine);
+      continue;
+    }
+    if (i === last) {
+      warn?.(`${path}: the last line (${i + 1}) is torn or damaged (${JSON.stringify(line.slice(0, 60))}); dropping it`);
+      continue;
+    }
+    throw new FormatError(`${path}: line ${i + 1} is not a metrics record (${JSON.stringify(line.slice(0, 60))}); fix or delete that line`);
+  }
+  return out;
 }
 
 interface Session {
@@ -83,10 +117,31 @@ interface Session {
   /** Resolved --patch-sizes and the stages they override. */
   flexible?: { sizes: number[]; stages: string[] };
   teacher?: Teacher;
+  plugins: readonly LoadedPlugin[];
+}
+
+const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** Validates a TrainConfig (from flags, code or a checkpoint), naming the flag of a bad field. */
+export function validateTrainConfig(config: unknown): TrainConfig {
+  const out = (config as { out?: unknown } | null)?.out;
+  if (typeof out === 'string' && out.trim() === '') throw new InvalidArgumentError('--out', out, 'a folder path (an empty one would write the run into the current directory)');
+  const parsed = trainConfigSchema.safeParse(config);
+  if (parsed.success) return parsed.data as TrainConfig;
+  const issue = parsed.error.issues[0]!;
+  const key = String(issue.path[0] ?? 'config');
+  const value = issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k as PropertyKey], config);
+  if (key === 'minLr' && issue.message.includes('exceed')) {
+    const c = config as TrainConfig;
+    throw new InvalidArgumentError('--min-lr', c.minLr, `a rate <= --lr (${c.lr}); the cosine schedule decays from --lr down to --min-lr`);
+  }
+  throw new InvalidArgumentError(flagOf(key) + (issue.path.length > 1 ? ` (${issue.path.slice(1).join('.')})` : ''), value, issue.message);
 }
 
 async function openData(config: TrainConfig): Promise<{ train: ImageDataset; test: ImageDataset }> {
   const common = { imgSize: config.imgSize, seed: config.seed };
+  checkDatasetSize(config.data, { split: 'train', imgSize: config.imgSize, ...(config.trainSize ? { size: config.trainSize } : {}) }, '--train-size');
+  checkDatasetSize(config.data, { split: 'test', imgSize: config.imgSize, ...(config.testSize ? { size: config.testSize } : {}) }, '--test-size');
   const train = await openDataset(config.data, { split: 'train', ...common, ...(config.trainSize ? { size: config.trainSize } : {}) });
   const test = await openDataset(config.data, { split: 'test', ...common, ...(config.testSize ? { size: config.testSize } : {}) });
   return { train, test };
@@ -98,7 +153,25 @@ async function openData(config: TrainConfig): Promise<{ train: ImageDataset; tes
  * epoch. With `resume`, continues from a checkpoint to the same numbers an
  * uninterrupted run produces. `overrides` (resume only) replace saved settings.
  */
-export async function train(configOrResume: TrainConfig | { resume: string; overrides?: Partial<TrainConfig> }, io: TrainIO = {}): Promise<TrainResult> {
+/** Everything a run checks and opens before it makes a tensor. */
+export interface PreparedRun {
+  readonly config: TrainConfig;
+  readonly runDir: string;
+  readonly resumed?: { state: CheckpointState; runDir: string };
+  readonly plugins: readonly LoadedPlugin[];
+  readonly train: ImageDataset;
+  readonly test: ImageDataset;
+  /** Lower bounds of the memory a step and an evaluation need, when known before building. */
+  readonly estimate?: ReturnType<typeof checkModelFits>;
+}
+
+/**
+ * Validates a run without making a tensor: the config (every flag), the run folder
+ * (refusing to write over another run or a user's files), the plugins, the model spec
+ * (strict, before data), the memory the model and data need against the backend's
+ * limit, and the data files. `tessera train --dry-run` stops here.
+ */
+export async function prepareTraining(configOrResume: TrainConfig | { resume: string; overrides?: Partial<TrainConfig> }, io: TrainIO = {}): Promise<PreparedRun> {
   const reporter = io.reporter ?? createReporter({ quiet: true });
   let resumed: { state: CheckpointState; runDir: string } | undefined;
   let config: TrainConfig;
@@ -106,16 +179,33 @@ export async function train(configOrResume: TrainConfig | { resume: string; over
     resumed = await readCheckpoint(configOrResume.resume);
     // --steps is a stop for one invocation, not part of the recipe: a resumed run goes on to the end unless given again.
     const { steps: _previousStop, ...saved } = resumed.state.config;
-    config = { ...saved, ...configOrResume.overrides };
+    config = validateTrainConfig({ ...saved, ...configOrResume.overrides });
   } else {
-    config = configOrResume;
+    config = validateTrainConfig(configOrResume);
   }
-  const runDir = resumed && !('resume' in configOrResume && configOrResume.overrides?.out) ? resumed.runDir : resolve(config.out);
+  const writeTo = resumed && !('resume' in configOrResume && configOrResume.overrides?.out) ? resumed.runDir : config.out;
+  // The run folder is checked (and made) before any data or model exists.
+  const runDir = io.dryRun ? writeTo : prepareRunFolder(writeTo, { overwrite: io.overwrite, ...(resumed ? { resuming: resumed.runDir } : {}) });
   config = { ...config, out: runDir };
 
   await setBackend(config.backend);
-  await loadPlugins(config.plugins, { warn: (m) => reporter.info(`warning: ${m}`) });
+  const plugins = await loadPlugins(config.plugins, { warn: (m) => reporter.info(`warning: ${m}`) });
+  const dataChannels = /^(mnist|fashion-mnist):/.test(config.data) ? 1 : 3;
+  const overrides = { imgSize: config.imgSize, inChannels: dataChannels, dropPathRate: config.dropPath > 0 ? config.dropPath : undefined, seed: config.seed };
+  // Spec validation and the memory estimate come before the data is decoded and before any tensor.
+  const planned = checkModel(config.model, overrides);
+  const fits = { backend: getBackend(), batchSize: config.batchSize, evalBatchSize: config.evalBatchSize, what: `${config.model.name} at ${config.imgSize}x${config.imgSize}` };
+  const estimate = planned ? checkModelFits(planned, fits) : undefined;
   const { train: trainSet, test: testSet } = await openData(config);
+  return { config, runDir, ...(resumed ? { resumed } : {}), plugins, train: trainSet, test: testSet, ...(estimate ? { estimate } : {}) };
+}
+
+export async function train(configOrResume: TrainConfig | { resume: string; overrides?: Partial<TrainConfig> }, io: TrainIO = {}): Promise<TrainResult> {
+  const reporter = io.reporter ?? createReporter({ quiet: true });
+  const prepared = await prepareTraining(configOrResume, { ...io, reporter });
+  const { runDir, resumed, plugins, train: trainSet, test: testSet } = prepared;
+  let config = prepared.config;
+  const fits = { backend: getBackend(), batchSize: config.batchSize, evalBatchSize: config.evalBatchSize, what: `${config.model.name} at ${config.imgSize}x${config.imgSize}` };
   const model = buildModel(config.model, {
     numClasses: trainSet.numClasses,
     imgSize: config.imgSize,
@@ -126,6 +216,7 @@ export async function train(configOrResume: TrainConfig | { resume: string; over
   let flexible: Session['flexible'];
   let teacher: Teacher | undefined;
   try {
+    checkModelFits(footprintOf(model), fits);
     if (config.patchSizes) {
       flexible = resolvePatchSizes(model, config.patchSizes, model.config.inputSize[0]);
       // Saved resolved, so a resumed run replays the same list (and, with the seed, the same draws).
@@ -152,6 +243,7 @@ export async function train(configOrResume: TrainConfig | { resume: string; over
     model,
     train: trainSet,
     test: testSet,
+    plugins,
     loaderOptions: {
       batchSize: config.batchSize,
       shuffle: true,
@@ -176,7 +268,6 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
   const { config, runDir, model } = session;
   const started = performance.now();
   const built = buildAugmentation(config.augment, model, config.smoothing);
-  await mkdir(runDir, { recursive: true });
   // Distillation is the last post-forward step: its targets are the teacher's probabilities on the final (mixed) images.
   const teacherStep = session.teacher?.step;
   const augmentation: Augmentation | undefined = teacherStep ? (built ? chainAugmentations([built.augmentation, teacherStep]) : teacherStep) : built?.augmentation;
@@ -192,6 +283,9 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
   let step = 0;
   let epoch = 0;
   let lastCheckpoint: number | undefined;
+  // The checkpoint files this run may delete once a newer checkpoint is in place: only its own.
+  let ownFiles: CheckpointFiles | undefined = resume && sourceDir === runDir ? resume.files : undefined;
+  const warn = (message: string) => reporter.info(`warning: ${message}`);
 
   const metricsPath = join(runDir, 'metrics.jsonl');
   if (resume) {
@@ -213,7 +307,7 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
     epoch = resume.epoch;
     lastCheckpoint = resume.step;
     // Lines written after the checkpoint (a crash or a stop) would be repeated by this run.
-    const kept = (await readMetrics(sourceDir)).filter((m) => m.step <= resume.step);
+    const kept = (await readMetrics(sourceDir, warn)).filter((m) => m.step <= resume.step);
     await writeFileAtomic(metricsPath, kept.map((m) => JSON.stringify(m)).join('\n') + (kept.length ? '\n' : ''));
     reporter.info(`resuming ${sourceDir} at step ${step} (epoch ${epoch})${sourceDir === runDir ? '' : `, writing to ${runDir}`}`);
   } else {
@@ -243,16 +337,36 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
         trainSeconds: (performance.now() - started) / 1000,
       },
       { model: model.stateDict(), optimizer: optimizer.stateTensors(), ...(ema ? { ema: ema.shadow } : {}) },
+      ownFiles,
     );
+    ownFiles = saved.files;
     lastCheckpoint = step;
     return saved;
   };
   const log = (line: MetricsLine) => appendFile(metricsPath, `${JSON.stringify(line)}\n`);
+  const diverged = (what: string, lr: number, atStep: number) => {
+    reporter.stop();
+    const kept = lastCheckpoint === undefined ? 'No checkpoint had been written yet.' : `The last good checkpoint (step ${lastCheckpoint}) in ${runDir} is intact.`;
+    return new NonFiniteLossError(
+      `training diverged at step ${atStep} (epoch ${epoch + 1}, learning rate ${lr.toExponential(3)}): ${what}. ${kept} Lower --lr (now ${config.lr}), add --clip-grad or more --warmup-epochs, then --resume.`,
+      runDir,
+      lastCheckpoint,
+    );
+  };
+  // Checked before every evaluation is logged and before every checkpoint: poisoned weights are never saved.
   const evaluateNow = async (): Promise<EvalMetrics & { emaTop1?: number; emaTop5?: number }> => {
     const metrics = await evaluate(model, session.test, config.evalBatchSize);
+    if (!Number.isFinite(metrics.loss)) throw diverged(`the evaluation loss after it is ${metrics.loss}; these weights were not saved`, cosineLr(Math.max(0, step - 1), schedule), step);
     if (!ema) return metrics;
     const averaged = await ema.withWeights(() => evaluate(model, session.test, config.evalBatchSize));
     return { ...metrics, emaTop1: averaged.top1, emaTop5: averaged.top5 };
+  };
+  /** Σw² over every trainable weight in float32: infinite when any weight is non-finite or beyond ~1e19, which no trained network holds. */
+  const weightsFinite = (): boolean => {
+    const sum = tf.tidy(() => tf.addN(variables.map((v) => tf.sum(tf.square(v)))));
+    const value = sum.dataSync()[0]!;
+    sum.dispose();
+    return Number.isFinite(value);
   };
 
   let trainImages = 0;
@@ -319,15 +433,10 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
         images.dispose();
       }
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-        reporter.stop();
-        const what = Number.isFinite(loss) ? `the gradient norm is ${gradNorm}` : `the loss is ${loss}`;
-        const kept = lastCheckpoint === undefined ? 'No checkpoint had been written yet.' : `The last good checkpoint (step ${lastCheckpoint}) in ${runDir} is intact.`;
-        throw new NonFiniteLossError(
-          `training diverged at step ${step + 1} (epoch ${epoch + 1}): ${what} at learning rate ${lr.toExponential(3)}. Nothing from this step was applied. ${kept} Lower --lr (now ${config.lr}), add --clip-grad or more --warmup-epochs, then --resume.`,
-          runDir,
-          lastCheckpoint,
-        );
+        throw diverged(`${Number.isFinite(loss) ? `the gradient norm is ${gradNorm}` : `the loss is ${loss}`}; nothing from this step was applied`, lr, step + 1);
       }
+      // A finite loss and gradient can still make an update that overflows the weights (--lr 1e30): never go on from it.
+      if (!weightsFinite()) throw diverged('its update made the weights overflow (their sum of squares is not finite); these weights were not saved', lr, step + 1);
       step += 1;
       const ms = performance.now() - t0;
       trainMs += ms;
@@ -375,8 +484,9 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
     backend: environment.backend,
     seconds,
     ...(perPatchSize ? { patchSizes: perPatchSize } : {}),
+    plugins: describePlugins(session.plugins),
   };
   await writeFileAtomic(join(runDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
-  await writeReport(runDir, { config, result, environment, metrics: await readMetrics(runDir) });
+  await writeReport(runDir, { config, result, environment, metrics: await readMetrics(runDir, warn) });
   return result;
 }

@@ -71,7 +71,8 @@ interface Io {
 const defaultIo: Io = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
 
 function fail(io: Io, json: boolean, error: unknown): number {
-  const message = error instanceof Error ? error.message : String(error);
+  // Tessera's own errors say what to fix; anything else is a bug here, and keeps its class name (TypeError: …) so it reads as one.
+  const message = error instanceof TesseraError ? error.message : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   io.err(`error: ${message}`);
   if (json) io.out(JSON.stringify({ error: message, ...(error instanceof NonFiniteLossError ? { runDir: error.runDir, lastCheckpointStep: error.lastCheckpointStep ?? null } : {}) }));
   return error instanceof NonFiniteLossError || error instanceof NonFiniteResultError ? EXIT_DIVERGED : 1;

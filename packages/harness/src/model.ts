@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CompositionError, createModel, createModelFromSpec, InvalidArgumentError, parseModelSpec, planModel, registry, resolveImgSize, UnknownNameError, type ModelSpec, type VisionModel } from '@tessera/core';
+import { Attention, CompositionError, createModel, createModelFromSpec, InvalidArgumentError, parseModelSpec, planModel, registry, resolveImgSize, UnknownNameError, type Module, type ModelSpec, type VisionModel } from '@tessera/core';
 import { openRegularFile, readRange } from '@tessera/core/node';
 import { parametersAtLeast, type ModelFootprint } from './resources.js';
 
@@ -120,10 +120,16 @@ function sizeOf(spec: ModelSpec): { height: number; width: number } {
   return { height, width };
 }
 
-/** The footprint of a built model: exact parameters, features after each stage. */
+/** Heads of every attention layer in a module tree. */
+function attentionHeads(module: Module): number[] {
+  const own = module instanceof Attention ? [module.numHeads] : [];
+  return [...own, ...module.namedChildren().flatMap(([, child]) => attentionHeads(child))];
+}
+
+/** The footprint of a built model: exact parameters, features after each stage, its attention layers. */
 export function footprintOf(model: VisionModel): ModelFootprint {
   const [input, ...stages] = model.stages();
-  return { input: input!.spec, outputs: stages.map((s) => s.spec), params: model.numParameters(), paramsExact: true };
+  return { input: input!.spec, outputs: stages.map((s) => s.spec), params: model.numParameters(), paramsExact: true, attentionHeads: attentionHeads(model) };
 }
 
 /** The input size a model gets when no --img-size is given: the spec's (validated), or the named model's default. */

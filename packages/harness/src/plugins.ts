@@ -105,7 +105,7 @@ function register(plugins: TesseraPlugin[], source: string, loaded: LoadedPlugin
 export async function loadPlugins(extra: readonly string[] = [], options: { cwd?: string; warn?: (message: string) => void } = {}): Promise<LoadedPlugin[]> {
   const cwd = options.cwd ?? process.cwd();
   const loaded: LoadedPlugin[] = [];
-  register([harnessPlugin()], '@tessera/harness', loaded);
+  register([harnessPlugin()], 'built in', loaded);
   for (const { name, from } of discoverPluginPackages(cwd)) {
     try {
       const { module, path } = await importFrom(name, dirname(from));
@@ -138,5 +138,5 @@ export function registeredPlugins(): Array<{ name: string; version: string }> {
 /** One line per loaded plugin, for `tessera models` and the report. */
 export function describePlugins(loaded: readonly LoadedPlugin[]): string[] {
   const core = registry.listPlugins().find((p) => p.name === '@tessera/core');
-  return [...(core ? [`${core.name} ${core.version} (built in)`] : []), ...loaded.map((p) => `${p.name} ${p.version} from ${p.source}`)];
+  return [...(core ? [`${core.name} ${core.version} (built in)`] : []), ...loaded.map((p) => (p.source === 'built in' ? `${p.name} ${p.version} (built in)` : `${p.name} ${p.version} from ${p.source}`))];
 }

@@ -15,7 +15,8 @@ import { TesseraError, type FeatureSpec } from '@tessera/core';
  *   TRAIN_KEPT_PER_OUTPUT (a pre-norm transformer block keeps its input, the norm
  *   output, q/k/v and a 4× hidden layer for the backward pass: well over 8 outputs'
  *   worth), plus weights, gradients and AdamW's two moments (4 copies of the parameters);
- * - evaluation: the two largest consecutive feature maps at the evaluation batch size;
+ * - attention: each attention layer's heads × N × N map, N the fewest tokens of any token map;
+ * - evaluation: the two largest consecutive feature maps (or one attention map) at the evaluation batch size;
  * - datasets: decoded pixels at the stored size, plus the loader's order index (4 bytes an
  *   example, two alive at an epoch change).
  */
@@ -76,6 +77,14 @@ export interface ModelFootprint {
   readonly params: number;
   /** False when `params` is a lower bound (the model is not built yet). */
   readonly paramsExact: boolean;
+  /** Heads of each attention layer (one entry per layer), when known: each makes a heads × N × N map. */
+  readonly attentionHeads?: readonly number[];
+}
+
+/** The fewest tokens any token-layout feature map of the model has: every attention map is at least that squared. */
+function fewestTokens(outputs: readonly FeatureSpec[]): number {
+  const counts = outputs.filter((o) => o.layout === 'tokens').map((o) => (o.layout === 'tokens' ? o.grid.height * o.grid.width + o.numPrefixTokens : 0));
+  return counts.length ? Math.min(...counts) : 0;
 }
 
 export interface ResourceEstimate {
@@ -93,7 +102,9 @@ export function checkModelFits(model: ModelFootprint, options: { backend: string
   const limit = deviceMemoryLimit(options.backend);
   const paramBytes = model.params * FLOAT_BYTES;
   const perExample = [model.input, ...model.outputs].map(featureElements);
-  const activationElements = perExample.slice(1).reduce((a, b) => a + b, 0);
+  const tokens = fewestTokens(model.outputs);
+  const attention = (model.attentionHeads ?? []).map((heads) => heads * tokens * tokens);
+  const activationElements = perExample.slice(1).reduce((a, b) => a + b, 0) + attention.reduce((a, b) => a + b, 0);
   const refuse = (label: string, bytes: number, detail: string): never => {
     throw new ResourceError(
       `${options.what}: ${label} needs ${model.paramsExact ? '' : 'at least '}${formatBytes(bytes)}, more than ${limit.what} (${options.backend} backend). ${detail}`,
@@ -116,6 +127,7 @@ export function checkModelFits(model: ModelFootprint, options: { backend: string
   if (options.evalBatchSize !== undefined) {
     let widest = 0;
     for (let i = 1; i < perExample.length; i++) widest = Math.max(widest, perExample[i - 1]! + perExample[i]!);
+    widest = Math.max(widest, ...attention);
     evalBytes = paramBytes + options.evalBatchSize * widest * FLOAT_BYTES;
     if (evalBytes > limit.bytes) refuse(`evaluation at batch size ${options.evalBatchSize}`, evalBytes, 'Lower the evaluation batch size or --img-size.');
   }

@@ -77,19 +77,20 @@ describe('folder:<dir>', () => {
     expect([test.length, test.example(0).label]).toEqual([1, 1]);
   });
 
-  it('uses val/ when there is no test/, and the root for both splits without train/', async () => {
+  it('uses val/ when there is no test/, and refuses a tree without separate train/ and test/ (issue 9: it scored its own training images)', async () => {
     const withVal = tree('val', { 'train/a/x.png': png(2, 2, [0, 0, 0]), 'train/b/y.png': png(2, 2, [0, 0, 0]), 'val/b/z.png': png(2, 2, [9, 9, 9]) });
     const val = await openDataset(`folder:${withVal}`, { split: 'test' });
     expect([val.length, val.example(0).label, val.example(0).pixels[0]]).toEqual([1, 1, 9]);
     const flat = tree('flat', { 'a/x.png': png(2, 2, [0, 0, 0]), 'b/y.png': png(2, 2, [5, 0, 0]) });
     for (const split of ['train', 'test'] as const) {
-      const ds = await openDataset(`folder:${flat}`, { split });
-      expect([ds.length, ds.example(1).label, ds.example(1).pixels[0]]).toEqual([2, 1, 5]);
+      await expect(openDataset(`folder:${flat}`, { split })).rejects.toThrow(/needs separate training and test images, laid out as <dir>\/train\/<class>/);
     }
+    const trainOnly = tree('trainonly', { 'train/a/x.png': png(2, 2, [0, 0, 0]) });
+    await expect(openDataset(`folder:${trainOnly}`, { split: 'test' })).rejects.toThrow(/has train\/ but no test\/ or val\//);
   });
 
   it('resizes every image to imgSize, or to the first image size, and turns grey into RGB', async () => {
-    const d = tree('sizes', { 'a/1.png': png(8, 8, [100, 100, 100]), 'a/2.png': greyPng(4, 4, 77), 'b/3.jpg': jpg(16, 12, [50, 60, 70]) });
+    const d = tree('sizes', { 'train/a/1.png': png(8, 8, [100, 100, 100]), 'train/a/2.png': greyPng(4, 4, 77), 'train/b/3.jpg': jpg(16, 12, [50, 60, 70]), 'test/a/1.png': png(8, 8, [0, 0, 0]) });
     const native = await openDataset(`folder:${d}`, { split: 'train' });
     expect([native.height, native.width]).toEqual([8, 8]);
     expect(Array.from(native.example(1).pixels.subarray(0, 6))).toEqual([77, 77, 77, 77, 77, 77]);
@@ -100,21 +101,21 @@ describe('folder:<dir>', () => {
 
   it('corrupt, truncated and mislabelled files fail naming the file', async () => {
     const good = png(4, 4, [1, 2, 3]);
-    const truncated = tree('truncated', { 'a/ok.png': good, 'a/bad.png': good.subarray(0, good.length - 20) });
+    const truncated = tree('truncated', { 'train/a/ok.png': good, 'train/a/bad.png': good.subarray(0, good.length - 20), 'test/a/ok.png': good });
     const error = await openDataset(`folder:${truncated}`, { split: 'train' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FormatError);
     expect(String(error)).toMatch(/bad\.png is a corrupt or truncated PNG/);
-    const fake = tree('fake', { 'a/x.jpg': Buffer.from('GIF89a........') });
+    const fake = tree('fake', { 'train/a/x.jpg': Buffer.from('GIF89a........'), 'test/a/keep.txt': Buffer.from('') });
     await expect(openDataset(`folder:${fake}`, { split: 'train' })).rejects.toThrow(/x\.jpg is neither a PNG nor a JPEG/);
     const cutJpeg = jpg(16, 16, [10, 20, 30]);
-    const badJpeg = tree('badjpeg', { 'a/x.jpg': cutJpeg.subarray(0, 40) });
+    const badJpeg = tree('badjpeg', { 'train/a/x.jpg': cutJpeg.subarray(0, 40), 'test/a/keep.txt': Buffer.from('') });
     await expect(openDataset(`folder:${badJpeg}`, { split: 'train' })).rejects.toThrow(/x\.jpg is a corrupt or truncated JPEG/);
   });
 
   it('empty trees and classes missing from train are clear errors', async () => {
-    const empty = tree('empty', { 'readme.txt': Buffer.from('hi') });
+    const empty = tree('empty', { 'train/readme.txt': Buffer.from('hi'), 'test/readme.txt': Buffer.from('hi') });
     await expect(openDataset(`folder:${empty}`, { split: 'train' })).rejects.toThrow(/has no class sub-folders/);
-    const noImages = tree('noimages', { 'a/readme.txt': Buffer.from('hi') });
+    const noImages = tree('noimages', { 'train/a/readme.txt': Buffer.from('hi'), 'test/a/readme.txt': Buffer.from('hi') });
     await expect(openDataset(`folder:${noImages}`, { split: 'train' })).rejects.toThrow(/holds no \.png, \.jpg or \.jpeg files/);
     const extra = tree('extra', { 'train/a/x.png': png(2, 2, [0, 0, 0]), 'test/zebra/y.png': png(2, 2, [0, 0, 0]) });
     await expect(openDataset(`folder:${extra}`, { split: 'test' })).rejects.toThrow(/class folders zebra that .*train lacks/);

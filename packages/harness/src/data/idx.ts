@@ -52,9 +52,8 @@ export function decodeIdx(bytes: Uint8Array, file: string, expectedDims: number,
 
 /** The dimensions an IDX header declares (magic checked), from its first 4 + 4·ndims bytes. */
 function decodeIdxHeader(bytes: Uint8Array, file: string, expectedDims: number): number[] {
-  const headerBytes = 4 + 4 * expectedDims;
-  if (bytes.length < headerBytes) throw new FormatError(`${file} is truncated: ${bytes.length} bytes, shorter than its ${headerBytes}-byte IDX header`);
-  return [...decodeIdx(bytes.subarray(0, headerBytes), file, expectedDims, 0).dims];
+  // decodeIdx checks the magic number before the length, so a wrong file is named as such even when short.
+  return [...decodeIdx(bytes.subarray(0, 4 + 4 * expectedDims), file, expectedDims, 0).dims];
 }
 
 async function findIdx(dir: string, names: readonly string[], stem: string, kind: 'idx3' | 'idx1'): Promise<string> {

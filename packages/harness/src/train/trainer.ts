@@ -362,11 +362,11 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
     return { ...metrics, emaTop1: averaged.top1, emaTop5: averaged.top5 };
   };
   /** Σw² over every trainable weight in float32: infinite when any weight is non-finite or beyond ~1e19, which no trained network holds. */
-  const weightsFinite = (): boolean => {
+  const weightSumOfSquares = (): number => {
     const sum = tf.tidy(() => tf.addN(variables.map((v) => tf.sum(tf.square(v)))));
     const value = sum.dataSync()[0]!;
     sum.dispose();
-    return Number.isFinite(value);
+    return value;
   };
 
   let trainImages = 0;
@@ -436,7 +436,8 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
         throw diverged(`${Number.isFinite(loss) ? `the gradient norm is ${gradNorm}` : `the loss is ${loss}`}; nothing from this step was applied`, lr, step + 1);
       }
       // A finite loss and gradient can still make an update that overflows the weights (--lr 1e30): never go on from it.
-      if (!weightsFinite()) throw diverged('its update made the weights overflow (their sum of squares is not finite); these weights were not saved', lr, step + 1);
+      const sumOfSquares = weightSumOfSquares();
+      if (!Number.isFinite(sumOfSquares)) throw diverged(`its update made the weights overflow (their sum of squares is ${sumOfSquares}); these weights were not saved`, lr, step + 1);
       step += 1;
       const ms = performance.now() - t0;
       trainMs += ms;

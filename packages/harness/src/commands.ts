@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError as FlagError, Option } from 'commander';
 import { BACKENDS, getBackend, InvalidArgumentError, registry, setBackend, TesseraError, type BackendChoice } from '@tessera/core';
@@ -14,6 +14,7 @@ import { createReporter } from './progress.js';
 import { checkModelFits, formatBytes } from './resources.js';
 import { addRobustnessCommand } from './robustness/command.js';
 import { readCheckpoint } from './train/checkpoint.js';
+import { inspectFolder } from './train/run-folder.js';
 import { NonFiniteLossError, prepareTraining, train, type TrainResult } from './train/trainer.js';
 import { parsePatchSizes } from './train/patch-sizes.js';
 
@@ -263,6 +264,17 @@ async function flagsToConfig(flags: TrainFlags): Promise<TrainConfig> {
   };
 }
 
+/** Whether `dir` holds a run of the demo model (config.json names it), which `tessera demo` may replace. */
+function isDemoRun(dir: string, model: string): boolean {
+  const state = inspectFolder(dir);
+  if (state.kind !== 'run') return false;
+  try {
+    return (JSON.parse(readFileSync(resolve(dir, 'config.json'), 'utf8')) as { model?: { name?: unknown } }).model?.name === model;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs the tessera CLI on `argv` (process.argv form) and resolves to the exit code. */
 export async function runCli(argv: readonly string[], io: Io = defaultIo): Promise<number> {
   let exitCode = 0;
@@ -441,7 +453,8 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
   program
     .command('demo')
     .description('train a small T2T-stem ViT with TransMix on synthetic data (a few minutes on 2 CPU cores) and write the report')
-    .option('--out <dir>', 'run folder', 'runs/demo')
+    .option('--out <dir>', 'run folder (a previous demo run there is replaced; anything else is refused unless --overwrite)', 'runs/demo')
+    .option('--overwrite', 'allow --out to hold another run or other files (files the demo did not write are never deleted)')
     .option('--epochs <n>', `epochs (default ${demoDefaults.epochs})`, integer(1))
     .option('--steps <n>', 'stop after n optimizer steps', integer(1))
     .option('--train-size <n>', `synthetic training examples (default ${demoDefaults.trainSize})`, integer(1))
@@ -450,7 +463,7 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
     .addOption(new Option('--backend <name>', 'tensor backend').choices(BACKENDS as unknown as string[]).default('wasm'))
     .option('--json', 'print one JSON object with the final metrics as the last stdout line')
     .option('--quiet', 'no progress output')
-    .action(async (flags: { out: string; epochs?: number; steps?: number; trainSize?: number; testSize?: number; seed?: number; backend: BackendChoice; json?: boolean; quiet?: boolean }) => {
+    .action(async (flags: { out: string; overwrite?: boolean; epochs?: number; steps?: number; trainSize?: number; testSize?: number; seed?: number; backend: BackendChoice; json?: boolean; quiet?: boolean }) => {
       try {
         await setBackend(flags.backend);
         await loadPlugins([], { warn: io.err });
@@ -464,7 +477,8 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
         });
         const reporter = createReporter({ quiet: flags.quiet });
         reporter.info(`demo: ${config.model.name} with ${config.augment.map((a) => a.name).join(', ')} on synthetic (${config.trainSize} images, ${config.epochs} epochs, ${config.backend})`);
-        const result = await train(config, { reporter });
+        // Running the demo again replaces the previous demo run in its folder (documented); nothing else is replaced unasked.
+        const result = await train(config, { reporter, overwrite: Boolean(flags.overwrite) || isDemoRun(config.out, config.model.name) });
         printResult(io, Boolean(flags.json), result, `demo validation (expected about ${(DEMO_EXPECTED_TOP1 * 100).toFixed(0)}% or more)`);
       } catch (error) {
         exitCode = fail(io, Boolean(flags.json), error);

@@ -212,3 +212,18 @@ describe('10 and 11. machine-readable failures, smaller things', () => {
     expect(minLr.json<{ error: string }>().error).toMatch(/--min-lr = 0\.01 is not accepted: expected a rate <= --lr \(0\.001\)/);
   });
 });
+
+describe('demo', () => {
+  test('replaces its own previous run, but not a folder holding something else', async () => {
+    const out = join(tempDir('demo-again'), 'demo');
+    const args = ['demo', '--out', out, '--steps', '1', '--train-size', '32', '--test-size', '16', '--quiet', '--json'];
+    expect((await cli(args)).code).toBe(0);
+    const again = await cli(args);
+    expect(again.code, again.err).toBe(0);
+    const other = tempDir('demo-other');
+    writeFileSync(join(other, 'notes.txt'), 'mine');
+    const refused = await cli(['demo', '--out', other, '--steps', '1', '--quiet', '--json']);
+    expect(refused.code).toBe(1);
+    expect(readFileSync(join(other, 'notes.txt'), 'utf8')).toBe('mine');
+  });
+});

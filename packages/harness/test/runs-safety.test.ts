@@ -144,6 +144,21 @@ describe('8. eval never reports garbage as a result', () => {
     tf.dispose([...Object.values(tensors), poisoned[key]!]);
   });
 
+  test('finite weights whose evaluation loss is not finite exit 3 instead of printing "loss NaN"', async () => {
+    const out = join(tempDir('evalnan'), 'run');
+    const file = await weightsOf(out);
+    const { loadSafetensors } = await import('@tessera/core/node');
+    const { tensors } = await loadSafetensors(file);
+    const key = Object.keys(tensors).find((k) => k.endsWith('.weight') && tensors[k]!.shape.length === 2 && k.includes('head'))!;
+    const huge = tf.fill(tensors[key]!.shape, 3e38); // finite, but the logits overflow to ±Infinity
+    const hugeFile = join(out, 'huge.safetensors');
+    await saveSafetensors(hugeFile, { ...tensors, [key]: huge });
+    const r = await cli(['eval', '--checkpoint', hugeFile, '--model', TINY_SPEC, '--img-size', '16', '--test-size', '16', '--backend', 'wasm', '--json']);
+    expect(r.code, r.err).toBe(3);
+    expect(r.json<{ error: string }>().error).toMatch(/gave a loss of (NaN|Infinity).*not a result/);
+    tf.dispose([...Object.values(tensors), huge]);
+  });
+
   test('eval --checkpoint /nonexistent blames --checkpoint, not --model', async () => {
     const r = await cli(['eval', '--checkpoint', '/nonexistent/run', '--json']);
     expect(r.code).toBe(1);

@@ -54,14 +54,8 @@ function mergeMixupCutmix(specs: readonly AugmentSpec[]): AugmentSpec[] {
   return specs.filter((s) => s !== cutmix).map((s) => (s === mixup ? merged : s));
 }
 
-/**
- * Creates the augmentations by name from the registry (core's createAugmentation
- * names a bad option) and checks them against the model. Several are chained in
- * order. Label smoothing happens once: inside the first augmentation that has a
- * `labelSmoothing` option (Mixup smooths before mixing, as timm), else in the harness.
- */
-export function buildAugmentation(specs: readonly AugmentSpec[], model: VisionModel, smoothing: number): BuiltAugmentation | undefined {
-  if (!specs.length) return undefined;
+/** Creates the augmentations by name (core's createAugmentation names a bad option), not yet checked against a model. */
+function createAugmentations(specs: readonly AugmentSpec[], smoothing: number): { steps: Augmentation[]; smoothsLabels: boolean } {
   let smoothsLabels = false;
   const steps = mergeMixupCutmix(specs).map((spec) => {
     const { definition } = registry.getAugmentation(spec.name);
@@ -71,9 +65,27 @@ export function buildAugmentation(specs: readonly AugmentSpec[], model: VisionMo
       if (options.labelSmoothing === undefined) options.labelSmoothing = smoothsLabels ? 0 : smoothing;
       smoothsLabels = true;
     }
-    const augmentation = createAugmentation(spec.name, options);
-    augmentation.checkModel(model);
-    return augmentation;
+    return createAugmentation(spec.name, options);
   });
+  return { steps, smoothsLabels };
+}
+
+/**
+ * Validates the names and options of `--augment` without a model, so that a run is
+ * refused before its folder, its data or any tensor exists.
+ */
+export function checkAugmentations(specs: readonly AugmentSpec[], smoothing: number): void {
+  if (specs.length) createAugmentations(specs, smoothing);
+}
+
+/**
+ * Creates the augmentations and checks them against the model. Several are chained in
+ * order. Label smoothing happens once: inside the first augmentation that has a
+ * `labelSmoothing` option (Mixup smooths before mixing, as timm), else in the harness.
+ */
+export function buildAugmentation(specs: readonly AugmentSpec[], model: VisionModel, smoothing: number): BuiltAugmentation | undefined {
+  if (!specs.length) return undefined;
+  const { steps, smoothsLabels } = createAugmentations(specs, smoothing);
+  for (const augmentation of steps) augmentation.checkModel(model);
   return { augmentation: steps.length === 1 ? steps[0]! : chainAugmentations(steps), smoothsLabels };
 }

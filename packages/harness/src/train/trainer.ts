@@ -3,7 +3,7 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chainAugmentations, FormatError, getBackend, InvalidArgumentError, oneHot, type Augmentation, Rng, setBackend, softTargetCrossEntropy, tf, TesseraError, type VisionModel } from '@tessera/core';
 import { writeFileAtomic } from '@tessera/core/node';
-import { buildAugmentation } from '../augment.js';
+import { buildAugmentation, checkAugmentations } from '../augment.js';
 import { trainConfigSchema, type TrainConfig } from '../config.js';
 import { BatchLoader, checkDatasetSize, openDataset, type ImageDataset, type LoaderOptions } from '../data/index.js';
 import { describeEnvironment } from '../environment.js';
@@ -184,16 +184,18 @@ export async function prepareTraining(configOrResume: TrainConfig | { resume: st
     config = validateTrainConfig(configOrResume);
   }
   const writeTo = resumed && !('resume' in configOrResume && configOrResume.overrides?.out) ? resumed.runDir : config.out;
-  // The run folder is checked (and made) before any data or model exists.
-  const runDir = io.dryRun ? writeTo : prepareRunFolder(writeTo, { overwrite: io.overwrite, ...(resumed ? { resuming: resumed.runDir } : {}) });
-  config = { ...config, out: runDir };
 
   await setBackend(config.backend);
   const plugins = await loadPlugins(config.plugins, { warn: (m) => reporter.info(`warning: ${m}`) });
+  // What the plugins define (augmentations, the model spec) is validated before the run folder is made.
+  checkAugmentations(config.augment, config.smoothing);
   const dataChannels = /^(mnist|fashion-mnist):/.test(config.data) ? 1 : 3;
   const overrides = { imgSize: config.imgSize, inChannels: dataChannels, dropPathRate: config.dropPath > 0 ? config.dropPath : undefined, seed: config.seed };
-  // Spec validation and the memory estimate come before the data is decoded and before any tensor.
   const planned = checkModel(config.model, overrides);
+  // The run folder is checked (and made) before any data or model exists.
+  const runDir = io.dryRun ? writeTo : prepareRunFolder(writeTo, { overwrite: io.overwrite, ...(resumed ? { resuming: resumed.runDir } : {}) });
+  config = { ...config, out: runDir };
+  // The memory estimate comes before the data is decoded and before any tensor.
   const fits = { backend: getBackend(), batchSize: config.batchSize, evalBatchSize: config.evalBatchSize, what: `${config.model.name} at ${config.imgSize}x${config.imgSize}` };
   const estimate = planned ? checkModelFits(planned, fits) : undefined;
   const { train: trainSet, test: testSet } = await openData(config);

@@ -137,4 +137,19 @@ describe('classifier', () => {
     tf.dispose([x, pooled]);
     head.dispose();
   });
+
+  it("initScale multiplies the initial weights, drawn from the same stream (FAN's and ConvNeXt's head_init_scale), the bias stays 0", () => {
+    const spec = { layout: 'tokens', grid: { height: 2, width: 2 }, channels: 8, numPrefixTokens: 1 } as const;
+    const make = (initScale?: number) =>
+      new ClassifierHead(spec, { layout: 'vector', channels: 5 }, { numClasses: 5, ...(initScale === undefined ? {} : { initScale }) }, new Rng(4));
+    const [plain, scaled] = [make(), make(1e-3)];
+    const w = plain.head.weight.dataSync();
+    const ws = scaled.head.weight.dataSync();
+    expect(Math.max(...Array.from(w, Math.abs))).toBeGreaterThan(1e-3);
+    Array.from(ws).forEach((v, i) => expect(Math.abs(v - w[i]! * 1e-3)).toBeLessThanOrEqual(1e-9));
+    expect(Array.from(scaled.head.bias!.dataSync())).toEqual([0, 0, 0, 0, 0]);
+    expect(() => make(0)).toThrow(/initScale/);
+    plain.dispose();
+    scaled.dispose();
+  });
 });

@@ -40,7 +40,7 @@ describe('tessera spec', () => {
   test('built from the file, the smallest model of each family has the same keys, shapes, count and logits', async () => {
     const dir = tempDir('spec-build');
     const images = tf.randomNormal([1, 32, 32, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
-    for (const name of ['deit_tiny_patch16_224', 't2t_vit_7', 't2t_vit_t_14']) {
+    for (const name of ['deit_tiny_patch16_224', 't2t_vit_7', 't2t_vit_t_14', 'fan_tiny_12_p16_224', 'fan_tiny_8_p4_hybrid', 'uniformer_small', 'flexivit_small']) {
       const overrides = { imgSize: 32, numClasses: 10, seed: 3 };
       const file = join(dir, `${name}.json`);
       writeFileSync(file, JSON.stringify(resolveModelSpec(await resolveModelRef(name), overrides)));

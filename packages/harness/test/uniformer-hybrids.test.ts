@@ -6,8 +6,9 @@ import { loadPlugins } from '../src/plugins.js';
 /*
  * UniFormer's stages mixed with other plugins' blocks through spec JSON only
  * (plugins never import each other): local stages under class-token ViT blocks
- * with TransMix, a T2T stem in front of global blocks, and TransMix refusing the
- * plain, class-token-free UniFormer.
+ * with TransMix, UniFormer's local stages under FAN's channel-attention blocks and
+ * class-attention head, a T2T stem in front of global blocks, and TransMix refusing
+ * the plain, class-token-free UniFormer.
  */
 
 const localThenViT: ModelSpecInput = {
@@ -22,6 +23,23 @@ const localThenViT: ModelSpecInput = {
     { block: 'uniformer_local', name: 'blocks2', depth: 1, options: { mlpRatio: 2 } },
     { block: 'class_token', name: '' },
     { block: 'transformer', name: 'blocks', depth: 2, options: { numHeads: 2, mlpRatio: 2 } },
+  ],
+  head: { block: 'classifier', name: '', options: { pool: 'token' } },
+};
+
+// UniFormer's convolutional early stages (the paper's "shallow layers learn local relations"), then FAN's
+// attentional channel processing and its class-attention head for the late, global ones.
+const localThenFan: ModelSpecInput = {
+  name: 'uniformer_local_fan',
+  imgSize: 32,
+  numClasses: 4,
+  stem: { block: 'conv_patch_embed', name: 'patch_embed1', options: { patchSize: 4, embedDim: 16 } },
+  stages: [
+    { block: 'uniformer_local', name: 'blocks1', depth: 1, options: { mlpRatio: 2 } },
+    { block: 'conv_patch_embed', name: 'patch_embed2', options: { patchSize: 2, embedDim: 24 } },
+    { block: 'fan', name: 'blocks', depth: 2, options: { numHeads: 2, mlpRatio: 2 } },
+    { block: 'class_token', name: '', options: { posEmbed: 'none' } },
+    { block: 'fan_class_attention', name: 'cls_attn_blocks', depth: 1, options: { numHeads: 2, mlpRatio: 2 } },
   ],
   head: { block: 'classifier', name: '', options: { pool: 'token' } },
 };
@@ -81,6 +99,20 @@ describe('UniFormer hybrids composed from spec JSON', () => {
     for (const key of ['patch_embed1.proj.weight', 'blocks1.0.attn.weight', 'patch_embed2.norm.weight', 'blocks2.0.norm1.running_mean', 'cls_token', 'pos_embed', 'blocks.1.attn.qkv.weight', 'head.weight']) {
       expect(keys).toContain(key);
     }
+    expect(model.availableOutputs).toEqual(['clsAttention']);
+    const { losses, counts } = trainSteps(model, 5, true);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(new Set(counts.slice(1)).size).toBe(1);
+    model.dispose();
+  });
+
+  test("UniFormer local stages under FAN blocks and FAN's class-attention head, with TransMix: both papers' names, trains, no leak", () => {
+    const model = createModelFromSpec(localThenFan);
+    const keys = Object.keys(model.stateDict());
+    for (const key of ['blocks1.0.conv1.weight', 'blocks1.0.norm1.running_var', 'patch_embed2.proj.weight', 'blocks.1.mlp.temperature', 'blocks.0.attn.kv.weight', 'cls_token', 'cls_attn_blocks.0.attn.q.weight', 'cls_attn_blocks.0.gamma1', 'head.weight']) {
+      expect(keys).toContain(key);
+    }
+    // FAN's class attention records [B, heads, 1, N], which TransMix reads as the class row over the 4x4 grid.
     expect(model.availableOutputs).toEqual(['clsAttention']);
     const { losses, counts } = trainSteps(model, 5, true);
     expect(losses.every(Number.isFinite)).toBe(true);

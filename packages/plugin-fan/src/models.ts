@@ -45,6 +45,8 @@ export interface FanViTConfig {
   readonly channelMixer?: 'channel_processing' | 'se_mlp';
   /** FAN-XL: blocks from this index on are `wideDim` wide with `wideHeads` heads, after an OverlapPatchEmbed. */
   readonly widen?: { readonly at: number; readonly dim: number; readonly heads: number };
+  /** `head_init_scale`: the classifier's initial weights times this (1e-3 for FAN-L-Hybrid, fan.py configs). */
+  readonly headInitScale?: number;
 }
 
 /**
@@ -90,7 +92,7 @@ export function fanViTSpec(name: string, c: FanViTConfig, options: ModelOptions 
       { block: 'class_token', name: '', options: { posEmbed: 'none' } },
       { block: 'fan_class_attention', name: 'cls_attn_blocks', depth: 2, options: { numHeads: headHeads, dropPath: 0, ...drop } },
     ],
-    head: { block: 'classifier', name: '', options: { pool: 'token', normEps: 1e-6, dropRate: 0 } },
+    head: { block: 'classifier', name: '', options: { pool: 'token', normEps: 1e-6, dropRate: 0, ...(c.headInitScale ? { initScale: c.headInitScale } : {}) } },
   };
 }
 
@@ -185,7 +187,7 @@ export const fanModels: Record<string, ModelDefinition> = {
   fan_tiny_8_p4_hybrid: vit('fan_tiny_8_p4_hybrid', { embedDim: 192, depth: 8, numHeads: 8, convnextDepths: [3, 3] }, 'Hybrid-T'),
   fan_small_12_p4_hybrid: vit('fan_small_12_p4_hybrid', { embedDim: 384, depth: 10, numHeads: 8, convnextDepths: [3, 3] }, 'Hybrid-S'),
   fan_base_16_p4_hybrid: vit('fan_base_16_p4_hybrid', { embedDim: 448, depth: 16, numHeads: 8, convnextDepths: [3, 3] }, 'Hybrid-B'),
-  fan_large_16_p4_hybrid: vit('fan_large_16_p4_hybrid', { embedDim: 480, depth: 22, numHeads: 10, convnextDepths: [3, 5] }, 'Hybrid-L'),
+  fan_large_16_p4_hybrid: vit('fan_large_16_p4_hybrid', { embedDim: 480, depth: 22, numHeads: 10, convnextDepths: [3, 5], headInitScale: 1e-3 }, 'Hybrid-L'),
   fan_Xlarge_16_p4_hybrid: vit(
     'fan_Xlarge_16_p4_hybrid',
     { embedDim: 528, depth: 23, numHeads: 11, convnextDepths: [3, 7], widen: { at: 20, dim: 768, heads: 16 } },

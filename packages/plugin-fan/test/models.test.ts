@@ -106,6 +106,18 @@ describe('named models', () => {
     model.dispose();
   });
 
+  it('scale the head at init by head_init_scale: 1e-3 for FAN-L-Hybrid only (fan.py configs)', () => {
+    const scales = Object.fromEntries(Object.keys(fanModels).map((name) => [name, (modelSpec(name).head.options as { initScale?: number }).initScale ?? 1]));
+    expect(Object.entries(scales).filter(([, s]) => s !== 1)).toEqual([['fan_large_16_p4_hybrid', 1e-3]]);
+    const spec = fanViTSpec('tiny_hybrid_head', { embedDim: 16, depth: 1, numHeads: 2, convnextDepths: [1, 1], convnextDims: [8, 16], headInitScale: 1e-3 }, { imgSize: 32, numClasses: 3 });
+    const [scaled, plain] = [createModelFromSpec(spec), createModelFromSpec({ ...spec, head: { ...spec.head, options: { ...spec.head.options, initScale: 1 } } })];
+    const head = (m: typeof scaled) => m.stateDict()['head.weight']!.dataSync();
+    const [a, b] = [head(scaled), head(plain)];
+    Array.from(a).forEach((v, i) => expect(Math.abs(v - b[i]! * 1e-3)).toBeLessThanOrEqual(1e-9));
+    scaled.dispose();
+    plain.dispose();
+  });
+
   it('use LayerNorm eps 1e-6 in FAN-ViT except ChannelProcessing’s value norm (1e-5), and 1e-5 throughout FAN-Swin', () => {
     const vit = createModel('fan_tiny_12_p16_224', { imgSize: 32, numClasses: 3 });
     const block = (vit.stage('blocks') as ModuleList<Block>).at(0) as FANBlock;

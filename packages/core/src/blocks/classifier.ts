@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CompositionError } from '../errors.js';
 import type { ForwardContext } from '../nn/context.js';
 import { Dropout } from '../nn/dropout.js';
+import { scaledBy, truncNormal } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
 import { BatchNorm2d, LayerNorm } from '../nn/norm.js';
 import { Block, type BlockDefinition } from '../plugin/types.js';
@@ -22,6 +23,11 @@ export const classifierOptions = z.strictObject({
   normEps: z.number().positive().default(1e-6),
   /** Dropout before the linear classifier (timm's head_drop). */
   dropRate: z.number().min(0).lt(1).default(0),
+  /**
+   * Multiplies the classifier's initial weights (and its zero bias): `head_init_scale` of FAN
+   * (1e-3 for FAN-L-Hybrid, fan.py) and ConvNeXt, so a large model starts near uniform logits.
+   */
+  initScale: z.number().positive().default(1),
 });
 export type ClassifierOptions = z.input<typeof classifierOptions>;
 
@@ -40,7 +46,7 @@ export class ClassifierHead extends Block {
     this.norm =
       o.norm === 'layer' ? this.addModule('norm', new LayerNorm(dim, rng, o.normEps)) : o.norm === 'batch' ? this.addModule('norm', new BatchNorm2d(dim, rng, o.normEps)) : null;
     this.drop = new Dropout(o.dropRate);
-    this.head = this.addModule('head', new Linear(dim, o.numClasses, rng));
+    this.head = this.addModule('head', new Linear(dim, o.numClasses, rng, { weightInit: scaledBy(truncNormal(0.02), o.initScale) }));
   }
 
   /** Pooled, normalised features [B, C] before the classifier (a BatchNorm takes train or eval from `ctx`). */

@@ -24,6 +24,15 @@ export function truncNormal(std = 0.02): Initializer {
   return (shape, rng) => tf.tensor(truncatedNormalValues(rng, sizeOf(shape), std), shape);
 }
 
+/**
+ * `init`'s values times `factor`, drawn from the same random stream: timm's and FAN's
+ * `head_init_scale` (`head.weight.data.mul_(scale)` after the usual initialisation).
+ */
+export function scaledBy(init: Initializer, factor: number): Initializer {
+  if (!Number.isFinite(factor)) throw new InvalidArgumentError('factor', factor, 'a finite number');
+  return (shape, rng) => tf.tidy(() => tf.mul(init(shape, rng), factor));
+}
+
 /** PyTorch's default for nn.Linear / nn.Conv2d: U(-1/√fanIn, 1/√fanIn) (kaiming_uniform with a = √5). */
 export function uniformFanIn(fanIn: number): Initializer {
   const bound = 1 / Math.sqrt(fanIn);

@@ -94,4 +94,17 @@ describe('tessera train/eval --patch-sizes (FlexiViT)', () => {
     expect(lines.every((m) => m.loss >= -1e-6 && Number.isFinite(m.loss))).toBe(true);
     expect(JSON.parse(readFileSync(join(student, 'config.json'), 'utf8')).teacher).toBe(full);
   });
+
+  test('--teacher chains after TransMix: the student sees the mixed images and learns the teacher\'s probabilities on them', () => {
+    const student = join(root, 'student-transmix');
+    const run = tessera(['train', '--model', FLEXI_SPEC, ...DATA, '--epochs', '1', '--patch-sizes', '2,4,8', '--augment', 'transmix', '--teacher', full, '--out', student, '--json']);
+    expect(run.status, run.stderr).toBe(0);
+    const config = JSON.parse(readFileSync(join(student, 'config.json'), 'utf8')) as { teacher: string; augment: Array<{ name: string }> };
+    expect(config.teacher).toBe(full);
+    expect(config.augment.map((a) => a.name)).toEqual(['transmix']);
+    // The distillation step comes last, so the loss is its KL (>= 0, 0 at the start: the student is the teacher).
+    const lines = trainLines(student);
+    expect(lines[0]!.loss).toBeLessThan(1e-5);
+    expect(lines.every((m) => m.loss >= -1e-6 && Number.isFinite(m.loss))).toBe(true);
+  });
 });

@@ -8,7 +8,7 @@ import { DEMO_EXPECTED_TOP1, demoConfig } from './demo.js';
 import { HARNESS_VERSION } from './environment.js';
 import { evaluateRun, NonFiniteResultError } from './evaluate-run.js';
 import { describeModel, formatModelInfo } from './info.js';
-import { buildModel, checkModel, defaultImgSize, footprintOf, modelInputSize, resolveModelRef, resolveModelSpec, type ModelRef } from './model.js';
+import { buildModel, defaultImgSize, estimateModel, footprintOf, modelInputSize, resolveModelRef, resolveModelSpec, type ModelRef } from './model.js';
 import { describePlugins, loadPlugins } from './plugins.js';
 import { createReporter } from './progress.js';
 import { checkModelFits, formatBytes } from './resources.js';
@@ -334,8 +334,7 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
         const overrides = { imgSize: flags.imgSize, numClasses: flags.numClasses };
         // info runs one forward pass at batch 1 (to count MACs): refused before building when that cannot fit.
         const fits = { backend: getBackend(), evalBatchSize: 1, what: `${ref.name}${flags.imgSize ? ` at ${flags.imgSize}x${flags.imgSize}` : ''}` };
-        const planned = checkModel(ref, overrides, modelName);
-        if (planned) checkModelFits(planned, fits);
+        estimateModel(ref, overrides, fits, modelName);
         const model = buildModel(ref, overrides);
         try {
           checkModelFits(footprintOf(model), fits);

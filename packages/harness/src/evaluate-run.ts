@@ -10,7 +10,7 @@ import { evaluatePatchSizes, resolvePatchSizes, type PatchSizeMetrics } from './
 import { writeReport } from './report/report.js';
 import type { TrainConfig } from './config.js';
 import { readMetrics, type TrainResult } from './train/trainer.js';
-import { buildModel, checkModel, defaultImgSize, footprintOf, resolveModelRef, type ModelRef } from './model.js';
+import { buildModel, defaultImgSize, estimateModel, footprintOf, resolveModelRef, type ModelRef } from './model.js';
 import { loadPlugins } from './plugins.js';
 import { checkModelFits } from './resources.js';
 import { loadCheckpointTensors, loadWeights, readCheckpoint, runFilePath } from './train/checkpoint.js';
@@ -102,8 +102,7 @@ export async function loadEvaluation(options: EvalOptions): Promise<LoadedEvalua
   const testSize = options.testSize ?? run?.state.config.testSize;
   // The spec, the memory an evaluation batch needs and the split's size are checked before any data or tensor.
   const fits = { backend: getBackend(), evalBatchSize: options.batchSize ?? 128, what: `${ref.name} at ${imgSize}x${imgSize}` };
-  const planned = checkModel(ref, { imgSize, seed, inChannels: /^(mnist|fashion-mnist):/.test(data) ? 1 : 3 });
-  if (planned) checkModelFits(planned, fits);
+  estimateModel(ref, { imgSize, seed, inChannels: /^(mnist|fashion-mnist):/.test(data) ? 1 : 3 }, fits);
   checkDatasetSize(data, { split: 'test', imgSize, ...(testSize ? { size: testSize } : {}) }, '--test-size');
   const dataset = await openDataset(data, { split: 'test', imgSize, seed, ...(testSize ? { size: testSize } : {}) });
   const model = buildModel(ref, { numClasses: dataset.numClasses, imgSize, inChannels: dataset.channels, seed });

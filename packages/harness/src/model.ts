@@ -1,8 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Attention, CompositionError, createModel, createModelFromSpec, InvalidArgumentError, parseModelSpec, planModel, registry, resolveImgSize, UnknownNameError, type Module, type ModelSpec, type VisionModel } from '@tessera/core';
+import { Attention, CompositionError, createModel, createModelFromSpec, InvalidArgumentError, parseModelSpec, planModel, registry, resolveImgSize, Rng, tf, UnknownNameError, type Module, type ModelSpec, type PlannedBlock, type VisionModel } from '@tessera/core';
 import { openRegularFile, readRange } from '@tessera/core/node';
-import { parametersAtLeast, type ModelFootprint } from './resources.js';
+import { checkModelFits, parametersAtLeast, type ModelFootprint, type ResourceEstimate } from './resources.js';
 
 /** What a run needs to rebuild its model: a registered name, or a spec (kept inline so a run folder is self-contained). */
 export interface ModelRef {
@@ -101,7 +101,12 @@ function specInput(ref: ModelRef, overrides: ModelOverrides): Record<string, unk
  * it will cost before building: the features after each block and a lower bound of
  * its parameters. A spec file's errors name the file.
  */
-export function checkModel(ref: ModelRef, overrides: ModelOverrides = {}, source: string = ref.name): ModelFootprint {
+/** A model's footprint before building, with the plan it came from. */
+export interface PlannedFootprint extends ModelFootprint {
+  readonly plan: readonly PlannedBlock[];
+}
+
+export function checkModel(ref: ModelRef, overrides: ModelOverrides = {}, source: string = ref.name): PlannedFootprint {
   let parsed: ModelSpec;
   let plan: ReturnType<typeof planModel>;
   try {
@@ -112,7 +117,50 @@ export function checkModel(ref: ModelRef, overrides: ModelOverrides = {}, source
     throw error;
   }
   const input = { layout: 'image' as const, ...sizeOf(parsed), channels: parsed.inChannels };
-  return { input, outputs: plan.map((p) => p.output), params: parametersAtLeast(plan), paramsExact: false };
+  return { input, outputs: plan.map((p) => p.output), params: parametersAtLeast(plan), paramsExact: false, plan };
+}
+
+/** Parameters of one planned block, built at its true input and freed again. */
+function builtParameters(block: PlannedBlock): number {
+  return tf.tidy(() => {
+    const built = block.definition.create(block.input, block.options, new Rng(0));
+    try {
+      return built.numParameters();
+    } finally {
+      built.dispose();
+    }
+  });
+}
+
+/**
+ * A tighter parameter bound: each block that a stage repeats (its depth) is built once
+ * at its true input and counted, and every copy has as many, since what differs between
+ * the copies (the drop-path schedule, dropout rates) holds no parameters. A spec with
+ * depth 10000 is refused from one block's count instead of aborting the wasm heap.
+ * Blocks that appear once keep the width-change bound: building them here would cost
+ * what building the model costs.
+ */
+export function measureRepeatedBlocks(planned: PlannedFootprint): ModelFootprint {
+  const groups = new Map<string, PlannedBlock[]>();
+  for (const block of planned.plan) {
+    const options = Object.fromEntries(Object.entries((block.options ?? {}) as Record<string, unknown>).filter(([key]) => !/drop/i.test(key)));
+    const key = JSON.stringify([block.block, block.input, options]);
+    groups.set(key, [...(groups.get(key) ?? []), block]);
+  }
+  let params = 0;
+  for (const blocks of groups.values()) params += blocks.length > 1 ? blocks.length * builtParameters(blocks[0]!) : parametersAtLeast(blocks);
+  return { input: planned.input, outputs: planned.outputs, params: Math.max(params, planned.params), paramsExact: false };
+}
+
+/**
+ * Validates a model and refuses what cannot fit the backend before it is built: first
+ * by the width-change bound (nothing is built, so an absurd width costs nothing), then
+ * by the count of its repeated blocks, each built once.
+ */
+export function estimateModel(ref: ModelRef, overrides: ModelOverrides, fits: Parameters<typeof checkModelFits>[1], source: string = ref.name): ResourceEstimate {
+  const planned = checkModel(ref, overrides, source);
+  checkModelFits(planned, fits);
+  return checkModelFits(measureRepeatedBlocks(planned), fits);
 }
 
 function sizeOf(spec: ModelSpec): { height: number; width: number } {

@@ -9,7 +9,8 @@ import { TesseraError, type FeatureSpec } from '@tessera/core';
  * typed array length`.
  *
  * The estimates are lower bounds, so a refusal is always right:
- * - parameters: exact once a model is built; before that, a learned map between
+ * - parameters: exact once a model is built; before that, a block a stage repeats is
+ *   built once and counted for every copy, and a learned map between
  *   widths C_in → C_out has at least C_in·C_out weights;
  * - training activations: every block's output at the batch size, times
  *   TRAIN_KEPT_PER_OUTPUT (a pre-norm transformer block keeps its input, the norm
@@ -111,7 +112,7 @@ export function checkModelFits(model: ModelFootprint, options: { backend: string
     );
   };
   const paramsText = `${model.paramsExact ? '' : 'at least '}${model.params.toLocaleString('en-US')} parameters`;
-  if (paramBytes > limit.bytes) refuse(`the model's ${paramsText}`, paramBytes, 'Make it smaller (embedDim, depth, numClasses).');
+  if (paramBytes > limit.bytes) refuse(`the model (${paramsText})`, paramBytes, 'Make it smaller (embedDim, depth, numClasses).');
   let trainBytes: number | undefined;
   if (options.batchSize !== undefined) {
     trainBytes = 4 * paramBytes + options.batchSize * (perExample[0]! + activationElements * TRAIN_KEPT_PER_OUTPUT) * FLOAT_BYTES;

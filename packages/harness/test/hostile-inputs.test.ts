@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { FormatError, setBackend } from '@tessera/core';
+import { FormatError, setBackend, tf } from '@tessera/core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { openDataset, SyntheticDataset } from '../src/data/index.js';
+import { buildModel, checkModel, measureRepeatedBlocks, resolveModelRef } from '../src/model.js';
+import { loadPlugins } from '../src/plugins.js';
 import { cli } from './cli-inprocess.js';
 import { tempDir, tessera, TINY_SPEC } from './helpers.js';
 
@@ -79,7 +81,39 @@ describe('5. resources are estimated before allocation', () => {
 
   test('a spec with depth 10000 or embedDim 1e9 is refused before it is built', async () => {
     expect(await refusal(['--model', spec((s) => (s.stages[1].depth = 10000))])).toMatch(/activations of 10003 blocks .* needs at least [\d.]+ [GT]iB, more than the 4 GiB wasm heap/);
-    expect(await refusal(['--model', spec((s) => (s.stem.options.embedDim = 1e9))])).toMatch(/at least [\d,]+ parameters needs at least [\d.]+ [GT]iB, more than the 4 GiB wasm heap/);
+    expect(await refusal(['--model', spec((s) => (s.stem.options.embedDim = 1e9))])).toMatch(/the model \(at least [\d,]+ parameters\) needs at least [\d.]+ [GT]iB, more than the 4 GiB wasm heap/);
+  });
+
+  test("deit_tiny's blocks 10000 deep at 32 px and batch 8: refused by the parameters of one block built and counted 10000 times", async () => {
+    // Small activations (5 tokens, batch 8) fit; the parameters do not: 10000 blocks x 444,864 (qkv 111,168, proj 37,056,
+    // two norms 768, fc1 148,224, fc2 147,648) plus the width-change bound of stem and head, 3·192 + 192·1000 = 192,576.
+    const out = join(tempDir('deep'), 'run');
+    const deep = spec((s) => {
+      s.imgSize = 32;
+      s.stem.options = { patchSize: 16, embedDim: 192 };
+      s.stages[1] = { block: 'transformer', depth: 10000, options: { numHeads: 3 } };
+    });
+    const r = await cli(['train', '--model', deep, '--batch-size', '8', '--backend', 'wasm', '--out', out, '--json']);
+    expect(r.code, r.err).toBe(1);
+    expect(r.json<{ error: string }>().error).toMatch(/the model \(at least 4,448,832,576 parameters\) needs at least 16\.6 GiB, more than the 4 GiB wasm heap/);
+    expect(existsSync(out), 'a refused run creates no run folder').toBe(false);
+  });
+
+  test('the estimate counts repeated blocks: never above the built count, and within 10% of it for deit_tiny', async () => {
+    await loadPlugins([]);
+    for (const name of ['deit_tiny_patch16_224', 't2t_vit_7', 'fan_tiny_12_p16_224', 'uniformer_small', 'flexivit_small']) {
+      const ref = await resolveModelRef(name);
+      const overrides = { imgSize: 32, numClasses: 10 };
+      const before = tf.memory().numTensors;
+      const measured = measureRepeatedBlocks(checkModel(ref, overrides)).params;
+      expect(tf.memory().numTensors, `${name}: the blocks built to count are freed`).toBe(before);
+      const model = buildModel(ref, overrides);
+      const exact = model.numParameters();
+      model.dispose();
+      expect(measured, name).toBeLessThanOrEqual(exact);
+      expect(measured, name).toBeGreaterThan(0);
+      if (name === 'deit_tiny_patch16_224') expect(measured / exact).toBeGreaterThan(0.9);
+    }
   });
 
   test('--train-size 1e9 and --test-size 1e9 are refused with the dataset estimate', async () => {

@@ -9,7 +9,7 @@ import { BatchLoader, checkDatasetSize, openDataset, type ImageDataset, type Loa
 import { describeEnvironment } from '../environment.js';
 import { evaluate, inputOptions, withOverrides, type EvalMetrics } from '../evaluate.js';
 import { evaluatePatchSizes, patchSizeOverrides, resolvePatchSizes, type PatchSizeMetrics } from '../flexible.js';
-import { buildModel, checkModel, footprintOf } from '../model.js';
+import { buildModel, estimateModel, footprintOf } from '../model.js';
 import { describePlugins, loadPlugins, type LoadedPlugin } from '../plugins.js';
 import { createReporter, type Reporter } from '../progress.js';
 import { writeReport } from '../report/report.js';
@@ -191,15 +191,14 @@ export async function prepareTraining(configOrResume: TrainConfig | { resume: st
   checkAugmentations(config.augment, config.smoothing);
   const dataChannels = /^(mnist|fashion-mnist):/.test(config.data) ? 1 : 3;
   const overrides = { imgSize: config.imgSize, inChannels: dataChannels, dropPathRate: config.dropPath > 0 ? config.dropPath : undefined, seed: config.seed };
-  const planned = checkModel(config.model, overrides);
+  // The spec and the memory a step and an evaluation need are checked before the run folder, the data or the model exist.
+  const fits = { backend: getBackend(), batchSize: config.batchSize, evalBatchSize: config.evalBatchSize, what: `${config.model.name} at ${config.imgSize}x${config.imgSize}` };
+  const estimate = estimateModel(config.model, overrides, fits);
   // The run folder is checked (and made) before any data or model exists.
   const runDir = io.dryRun ? writeTo : prepareRunFolder(writeTo, { overwrite: io.overwrite, ...(resumed ? { resuming: resumed.runDir } : {}) });
   config = { ...config, out: runDir };
-  // The memory estimate comes before the data is decoded and before any tensor.
-  const fits = { backend: getBackend(), batchSize: config.batchSize, evalBatchSize: config.evalBatchSize, what: `${config.model.name} at ${config.imgSize}x${config.imgSize}` };
-  const estimate = planned ? checkModelFits(planned, fits) : undefined;
   const { train: trainSet, test: testSet } = await openData(config);
-  return { config, runDir, ...(resumed ? { resumed } : {}), plugins, train: trainSet, test: testSet, ...(estimate ? { estimate } : {}) };
+  return { config, runDir, ...(resumed ? { resumed } : {}), plugins, train: trainSet, test: testSet, estimate };
 }
 
 export async function train(configOrResume: TrainConfig | { resume: string; overrides?: Partial<TrainConfig> }, io: TrainIO = {}): Promise<TrainResult> {

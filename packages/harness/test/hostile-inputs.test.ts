@@ -52,6 +52,16 @@ describe('4. data readers: regular files only, bounded reads, the path in every 
     expect((error as Error).message).toContain(`${join(root, 'train', 'cat', 'x.png')} is a directory`);
   });
 
+  test('a run refused by its data leaves no run folder behind, and names the file with its kind', async () => {
+    const root = tempDir('refused-data');
+    for (const split of ['train', 'test']) mkdirSync(join(root, split, 'cat', 'x.png'), { recursive: true });
+    const out = join(tempDir('refused-run'), 'run');
+    const r = await cli(['train', '--model', TINY_SPEC, '--data', `folder:${root}`, '--steps', '1', '--batch-size', '8', '--backend', 'wasm', '--out', out, '--json']);
+    expect(r.code, r.err).toBe(1);
+    expect(r.json<{ error: string }>().error).toBe(`${join(root, 'train', 'cat', 'x.png')} is a directory; a PNG or JPEG image must be a regular file`);
+    expect(existsSync(out), 'the folder the refused run made is removed').toBe(false);
+  });
+
   test('11. a folder dataset without train/ and test/ is refused, saying how to lay it out', async () => {
     const root = tempDir('flat');
     mkdirSync(join(root, 'cat'));

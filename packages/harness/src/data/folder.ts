@@ -120,7 +120,7 @@ export async function openImageFolder(root: string, split: DatasetSplit, imgSize
   const labels = new Int32Array(keep.length);
   const resizers = new Map<string, Resizer>();
   for (const [i, { path, label }] of keep.entries()) {
-    const bytes = await readFileBounded(path, MAX_IMAGE_FILE_BYTES, 'image');
+    const bytes = await readFileBounded(path, MAX_IMAGE_FILE_BYTES, 'PNG or JPEG image');
     if (bytes[0] === 0x89) checkPngSize(bytes, path);
     const image = decodeImage(bytes, path);
     if (pixels === undefined) {

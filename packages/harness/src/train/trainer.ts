@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chainAugmentations, FormatError, getBackend, InvalidArgumentError, oneHot, type Augmentation, Rng, setBackend, softTargetCrossEntropy, tf, TesseraError, type VisionModel } from '@tessera/core';
@@ -157,6 +157,8 @@ async function openData(config: TrainConfig): Promise<{ train: ImageDataset; tes
 export interface PreparedRun {
   readonly config: TrainConfig;
   readonly runDir: string;
+  /** This run made the folder (so it may remove it again while it is empty). */
+  readonly runDirIsNew: boolean;
   readonly resumed?: { state: CheckpointState; runDir: string };
   readonly plugins: readonly LoadedPlugin[];
   readonly train: ImageDataset;
@@ -195,10 +197,26 @@ export async function prepareTraining(configOrResume: TrainConfig | { resume: st
   const fits = { backend: getBackend(), batchSize: config.batchSize, evalBatchSize: config.evalBatchSize, what: `${config.model.name} at ${config.imgSize}x${config.imgSize}` };
   const estimate = estimateModel(config.model, overrides, fits);
   // The run folder is checked (and made) before any data or model exists.
+  const isNew = !existsSync(writeTo);
   const runDir = io.dryRun ? writeTo : prepareRunFolder(writeTo, { overwrite: io.overwrite, ...(resumed ? { resuming: resumed.runDir } : {}) });
   config = { ...config, out: runDir };
-  const { train: trainSet, test: testSet } = await openData(config);
-  return { config, runDir, ...(resumed ? { resumed } : {}), plugins, train: trainSet, test: testSet, estimate };
+  let data: Awaited<ReturnType<typeof openData>>;
+  try {
+    data = await openData(config);
+  } catch (error) {
+    if (isNew && !io.dryRun) removeIfEmpty(runDir);
+    throw error;
+  }
+  return { config, runDir, runDirIsNew: isNew && !io.dryRun, ...(resumed ? { resumed } : {}), plugins, train: data.train, test: data.test, estimate };
+}
+
+/** A run refused before it wrote anything leaves no folder behind: the one it made is removed while it is still empty. */
+function removeIfEmpty(dir: string): void {
+  try {
+    if (readdirSync(dir).length === 0) rmdirSync(dir);
+  } catch {
+    // Best effort: the refusal is what the user needs to see.
+  }
 }
 
 export async function train(configOrResume: TrainConfig | { resume: string; overrides?: Partial<TrainConfig> }, io: TrainIO = {}): Promise<TrainResult> {
@@ -234,6 +252,7 @@ export async function train(configOrResume: TrainConfig | { resume: string; over
   } catch (error) {
     teacher?.model.dispose();
     model.dispose();
+    if (prepared.runDirIsNew) removeIfEmpty(runDir);
     throw error;
   }
   const session: Session = {

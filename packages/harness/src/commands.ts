@@ -380,7 +380,7 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
     try {
       const reporter = createReporter({ quiet: flags.quiet });
       // Plugins first: their models and blocks must be registered before --model is read.
-      await loadPlugins(flags.plugin, { warn: (m) => reporter.info(`warning: ${m}`) });
+      await loadPlugins(flags.plugin, { warn: (m) => (reporter.warn ? reporter.warn(m) : reporter.info(`warning: ${m}`)) });
       let request: Parameters<typeof train>[0];
       if (flags.resume) {
         await checkResumeFlags(flags, cmd);

@@ -3,6 +3,8 @@ import cliProgress from 'cli-progress';
 /** Where a run reports while it works: stderr, so stdout stays for results (and the --json line). */
 export interface Reporter {
   info(message: string): void;
+  /** Something the user must know (a dropped torn line, a plugin that failed to load): shown even with --quiet. */
+  warn?(message: string): void;
   start(label: string, total: number, startAt: number): void;
   tick(step: number, values: { loss: number; imagesPerSecond: number }): void;
   stop(): void;
@@ -35,6 +37,11 @@ export function createReporter(options: { quiet?: boolean; stream?: NodeJS.Write
     info(message) {
       if (bar) bar.stop();
       write(message);
+      bar = undefined;
+    },
+    warn(message) {
+      if (bar) bar.stop();
+      stream.write(`warning: ${message}\n`);
       bar = undefined;
     },
     start(name, steps, startAt) {

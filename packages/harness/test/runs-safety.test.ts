@@ -184,10 +184,10 @@ describe('9. resume says what it does', () => {
     expect(error).not.toMatch(/--data/); // same as saved: fine
   });
 
-  test('a torn last line of metrics.jsonl is dropped with a warning naming the file', async () => {
+  test('a torn last line of metrics.jsonl is dropped with a warning naming the file, shown even with --quiet', async () => {
     const out = await run('torn');
     writeFileSync(join(out, 'metrics.jsonl'), `${readFileSync(join(out, 'metrics.jsonl'), 'utf8')}{"type":"train","ep`);
-    const r = await cli(['train', '--resume', out, '--steps', '2', '--json']);
+    const r = await cli(['train', '--resume', out, '--steps', '2', '--quiet', '--json']);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/metrics\.jsonl: the last line \(\d+\) is torn or damaged .*dropping it/);
   });

@@ -188,7 +188,7 @@ export async function prepareTraining(configOrResume: TrainConfig | { resume: st
   const writeTo = resumed && !('resume' in configOrResume && configOrResume.overrides?.out) ? resumed.runDir : config.out;
 
   await setBackend(config.backend);
-  const plugins = await loadPlugins(config.plugins, { warn: (m) => reporter.info(`warning: ${m}`) });
+  const plugins = await loadPlugins(config.plugins, { warn: (m) => warnUser(reporter, m) });
   // What the plugins define (augmentations, the model spec) is validated before the run folder is made.
   checkAugmentations(config.augment, config.smoothing);
   const dataChannels = /^(mnist|fashion-mnist):/.test(config.data) ? 1 : 3;
@@ -208,6 +208,11 @@ export async function prepareTraining(configOrResume: TrainConfig | { resume: st
     throw error;
   }
   return { config, runDir, runDirIsNew: isNew && !io.dryRun, ...(resumed ? { resumed } : {}), plugins, train: data.train, test: data.test, estimate };
+}
+
+function warnUser(reporter: Reporter, message: string): void {
+  if (reporter.warn) reporter.warn(message);
+  else reporter.info(`warning: ${message}`);
 }
 
 /** A run refused before it wrote anything leaves no folder behind: the one it made is removed while it is still empty. */
@@ -305,7 +310,7 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
   let lastCheckpoint: number | undefined;
   // The checkpoint files this run may delete once a newer checkpoint is in place: only its own.
   let ownFiles: CheckpointFiles | undefined = resume && sourceDir === runDir ? resume.files : undefined;
-  const warn = (message: string) => reporter.info(`warning: ${message}`);
+  const warn = (message: string) => warnUser(reporter, message);
 
   const metricsPath = join(runDir, 'metrics.jsonl');
   if (resume) {

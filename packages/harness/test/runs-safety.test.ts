@@ -159,6 +159,14 @@ describe('8. eval never reports garbage as a result', () => {
     tf.dispose([...Object.values(tensors), huge]);
   });
 
+  test('train --teacher /nonexistent blames --teacher before the run folder, the data or a model exist', async () => {
+    const out = join(tempDir('no-teacher'), 'run');
+    const r = await cli(['train', ...TINY, '--steps', '1', '--teacher', '/nonexistent/teacher', '--out', out, '--json']);
+    expect(r.code).toBe(1);
+    expect(r.json<{ error: string }>().error).toMatch(/^--teacher \/nonexistent\/teacher: no checkpoint there/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   test('eval --checkpoint /nonexistent blames --checkpoint, not --model', async () => {
     const r = await cli(['eval', '--checkpoint', '/nonexistent/run', '--json']);
     expect(r.code).toBe(1);

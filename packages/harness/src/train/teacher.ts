@@ -25,12 +25,7 @@ export interface Teacher {
  * last weights) for `tessera train --teacher`.
  */
 export async function loadTeacher(runDirOrCheckpoint: string, student: { numClasses: number; inChannels: number; mean: readonly number[]; std: readonly number[] }): Promise<Teacher> {
-  let run: Awaited<ReturnType<typeof readCheckpoint>>;
-  try {
-    run = await readCheckpoint(runDirOrCheckpoint);
-  } catch (error) {
-    throw new InvalidArgumentError('--teacher', runDirOrCheckpoint, `a run folder (or its checkpoint.json) written by tessera train (${(error as Error).message})`);
-  }
+  const run = await readCheckpoint(runDirOrCheckpoint, '--teacher');
   const saved = run.state.config;
   await loadPlugins(saved.plugins);
   const model = buildModel(saved.model, { numClasses: student.numClasses, imgSize: saved.imgSize, inChannels: student.inChannels, seed: saved.seed });

@@ -191,6 +191,8 @@ export async function prepareTraining(configOrResume: TrainConfig | { resume: st
   const plugins = await loadPlugins(config.plugins, { warn: (m) => warnUser(reporter, m) });
   // What the plugins define (augmentations, the model spec) is validated before the run folder is made.
   checkAugmentations(config.augment, config.smoothing);
+  // A teacher that is not a run is refused now; its model is built with the student's.
+  if (config.teacher) await readCheckpoint(config.teacher, '--teacher');
   const dataChannels = /^(mnist|fashion-mnist):/.test(config.data) ? 1 : 3;
   const overrides = { imgSize: config.imgSize, inChannels: dataChannels, dropPathRate: config.dropPath > 0 ? config.dropPath : undefined, seed: config.seed };
   // The spec and the memory a step and an evaluation need are checked before the run folder, the data or the model exist.

@@ -96,16 +96,16 @@ function specInput(ref: ModelRef, overrides: ModelOverrides): Record<string, unk
   return definition.spec(definedOverrides(overrides)) as Record<string, unknown>;
 }
 
-/**
- * Validates a model with these overrides without making a tensor, and returns what
- * it will cost before building: the features after each block and a lower bound of
- * its parameters. A spec file's errors name the file.
- */
 /** A model's footprint before building, with the plan it came from. */
 export interface PlannedFootprint extends ModelFootprint {
   readonly plan: readonly PlannedBlock[];
 }
 
+/**
+ * Validates a model with these overrides without making a tensor, and returns what
+ * it will cost before building: the features after each block and a lower bound of
+ * its parameters. A spec file's errors name the file.
+ */
 export function checkModel(ref: ModelRef, overrides: ModelOverrides = {}, source: string = ref.name): PlannedFootprint {
   let parsed: ModelSpec;
   let plan: ReturnType<typeof planModel>;

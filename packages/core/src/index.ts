@@ -1,6 +1,6 @@
 // Tensor layer
 export { tf } from './tensor/tf.js';
-export { BACKENDS, BackendUnavailableError, getBackend, setBackend, type BackendChoice, type ConcreteBackend } from './tensor/backend.js';
+export { BACKENDS, BackendUnavailableError, getBackend, setBackend, webgpuAdapterDescription, type BackendChoice, type ConcreteBackend } from './tensor/backend.js';
 export { Rng, truncatedNormalValues, type RngState } from './tensor/random.js';
 export {
   describeSpec,
@@ -120,6 +120,7 @@ export {
   decodeSafetensors,
   decodeSafetensorsEntry,
   encodeSafetensors,
+  encodeSafetensorsAsync,
   MAX_HEADER_BYTES,
   parseSafetensorsHeader,
   type SafetensorsContent,

@@ -16,7 +16,25 @@ torch.set_num_threads(os.cpu_count() or 1)
 p = argparse.ArgumentParser()
 p.add_argument('--reps', type=int, default=5)
 p.add_argument('--warmup', type=int, default=2)
+# Defaults: the DeiT-Tiny-sized model of bench/run.mjs. bench/gpu.mjs passes DeiT-Small's.
+p.add_argument('--img', type=int, default=32)
+p.add_argument('--patch', type=int, default=4)
+p.add_argument('--dim', type=int, default=192)
+p.add_argument('--depth', type=int, default=12)
+p.add_argument('--heads', type=int, default=3)
+p.add_argument('--classes', type=int, default=10)
+p.add_argument('--train-batch', type=int, default=32)
+p.add_argument('--infer-batch', type=int, default=64)
+p.add_argument('--device', default='cpu', help="'cuda' exits with status 2 when CUDA is unavailable")
 a = p.parse_args()
+if a.device == 'cuda' and not torch.cuda.is_available():
+    raise SystemExit(2)
+dev = torch.device(a.device)
+
+
+def sync():
+    if dev.type == 'cuda':
+        torch.cuda.synchronize()
 
 
 class Block(nn.Module):
@@ -61,14 +79,15 @@ def timed(fn):
     for _ in range(a.reps):
         t = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t)
     return times
 
 
 torch.manual_seed(0)
-model = ViT()
+model = ViT(a.img, a.patch, a.dim, a.depth, a.heads, a.classes).to(dev)
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-xb, yb = torch.randn(32, 3, 32, 32), torch.arange(32) % 10
+xb, yb = torch.randn(a.train_batch, 3, a.img, a.img, device=dev), torch.arange(a.train_batch, device=dev) % a.classes
 crit = nn.CrossEntropyLoss(label_smoothing=0.1)
 
 
@@ -82,7 +101,7 @@ def step():
 
 train = timed(step)
 model.eval()
-xi = torch.randn(64, 3, 32, 32)
+xi = torch.randn(a.infer_batch, 3, a.img, a.img, device=dev)
 with torch.no_grad():
     infer = timed(lambda: model(xi).sum().item())
 
@@ -103,7 +122,8 @@ out = {
     'blas': loaded_blas(),
     'threads': torch.get_num_threads(),
     'params': sum(p.numel() for p in model.parameters()),
-    'train': {'batch': 32, 'secondsPerStep': statistics.median(train), 'imagesPerSecond': 32 / statistics.median(train), 'times': train},
-    'infer': {'batch': 64, 'secondsPerBatch': statistics.median(infer), 'imagesPerSecond': 64 / statistics.median(infer), 'times': infer},
+    'device': torch.cuda.get_device_name(0) if dev.type == 'cuda' else 'cpu',
+    'train': {'batch': a.train_batch, 'secondsPerStep': statistics.median(train), 'imagesPerSecond': a.train_batch / statistics.median(train), 'times': train},
+    'infer': {'batch': a.infer_batch, 'secondsPerBatch': statistics.median(infer), 'imagesPerSecond': a.infer_batch / statistics.median(infer), 'times': infer},
 }
 print(json.dumps(out))

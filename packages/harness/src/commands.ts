@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError as FlagError, Option } from 'commander';
 import { BACKENDS, getBackend, InvalidArgumentError, registry, setBackend, TesseraError, type BackendChoice } from '@tessera/core';
@@ -124,6 +125,7 @@ type TrainFlags = {
   flip: boolean;
   seed: number;
   backend: BackendChoice;
+  workers: number;
   out?: string;
   resume?: string;
   json?: boolean;
@@ -191,6 +193,7 @@ const FLAG_TO_CONFIG: Record<string, keyof TrainConfig> = {
   ema: 'ema',
   augment: 'augment',
   backend: 'backend',
+  workers: 'workers',
   out: 'out',
   plugin: 'plugins',
 };
@@ -221,6 +224,7 @@ function addTrainOptions(cmd: Command): Command {
     .option('--no-flip', 'no random horizontal flip')
     .option('--seed <n>', 'seed of initialisation, data order, augmentation and dropout', integer(0), TRAIN_DEFAULTS.seed)
     .addOption(backendOption())
+    .option('--workers <n>', 'data-parallel worker threads on wasm/cpu, each with a replica of the model (default: the number of cores)', integer(1), availableParallelism())
     .option('--out <dir>', 'run folder (default runs/<model>-<time>); must be new or empty unless --overwrite')
     .option('--overwrite', 'allow --out to be a folder that holds another run or other files (files this run did not write are never deleted)')
     .option('--dry-run', 'check the flags, the model spec, the run folder, the data and the memory needed, then stop before training')
@@ -258,6 +262,7 @@ async function flagsToConfig(flags: TrainFlags): Promise<TrainConfig> {
     flip: flags.flip,
     seed: flags.seed,
     backend: flags.backend,
+    workers: flags.workers,
     out: flags.out ?? defaultRunDir(flags.model),
     ...(flags.patchSizes !== undefined ? { patchSizes: flags.patchSizes } : {}),
     ...(flags.teacher !== undefined ? { teacher: resolve(flags.teacher) } : {}),

@@ -35,6 +35,8 @@ export interface TrainConfig {
   readonly flip: boolean;
   readonly seed: number;
   readonly backend: BackendChoice;
+  /** Data-parallel worker threads, each with a replica on its own wasm instance (absent: 1, this thread only). */
+  readonly workers?: number;
   readonly out: string;
   /**
    * FlexiViT training: one patch size per step, drawn uniformly from this list with a generator
@@ -95,6 +97,7 @@ export const trainConfigSchema = z
     out: z.string().min(1),
     patchSizes: z.union([z.literal(true), z.array(positiveInt).min(1)]).optional(),
     teacher: z.string().min(1).optional(),
+    workers: z.number().int().min(1).max(1024).optional(),
   })
   .strict()
   .refine((c) => c.minLr <= c.lr, { message: 'minLr must not exceed lr', path: ['minLr'] });

@@ -22,6 +22,13 @@ describe('flag validation', () => {
     expect(lr.stderr).toContain('> 0');
   });
 
+  test('--workers must be a whole number of at least one', () => {
+    const r = tessera(['train', '--model', TINY_SPEC, '--workers', '0']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("option '--workers <n>' argument '0' is invalid");
+    expect(r.stderr).toContain('expected an integer >= 1');
+  });
+
   test('an unknown backend lists the choices', () => {
     const r = tessera(['train', '--model', TINY_SPEC, '--backend', 'cuda']);
     expect(r.status).toBe(1);

@@ -65,22 +65,22 @@ describe('AdamW', () => {
 });
 
 describe('clipGradNorm', () => {
-  test('rescales to the requested global norm above it and leaves gradients below it untouched (both branches, relative tolerance)', () => {
+  test('rescales to the requested global norm above it and leaves gradients below it untouched (both branches, relative tolerance)', async () => {
     // fc.float favours tiny values, which never clip: draw a direction and the norm's ratio to maxNorm (10^±2) separately.
     let clippedRuns = 0;
     let untouchedRuns = 0;
-    fc.assert(
-      fc.property(
+    await fc.assert(
+      fc.asyncProperty(
         fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: 2, maxLength: 6 }).filter((d) => Math.hypot(...d) > 1e-3),
         fc.double({ min: -2, max: 2, noNaN: true }).filter((e) => Math.abs(e) > 1e-3),
         fc.double({ min: 0.1, max: 5, noNaN: true }),
-        (direction, log10Ratio, maxNorm) => {
+        async (direction, log10Ratio, maxNorm) => {
           const length = Math.hypot(...direction);
           const values = Float32Array.from(direction, (d) => (d / length) * maxNorm * 10 ** log10Ratio);
           const norm = Math.hypot(...values);
           const grads = { a: tf.tensor1d(values.slice(0, 1)), b: tf.tensor1d(values.slice(1)) };
           const before = tf.memory().numTensors;
-          const out = clipGradNorm(grads, maxNorm);
+          const out = await clipGradNorm(grads, maxNorm);
           expect(tf.memory().numTensors).toBe(before);
           // float32 sums of at most 6 squares: 1e-5 relative.
           expectRelClose([out.norm], [norm], 'reported norm', 1e-5, 1e-30);
@@ -103,9 +103,9 @@ describe('clipGradNorm', () => {
     expect(untouchedRuns).toBeGreaterThanOrEqual(10);
   });
 
-  test('leaves gradients alone when no maximum is given', () => {
+  test('leaves gradients alone when no maximum is given', async () => {
     const grads = { a: tf.tensor1d([300, 400]) };
-    const out = clipGradNorm(grads, undefined);
+    const out = await clipGradNorm(grads, undefined);
     expect(out.norm).toBeCloseTo(500, 3);
     expect(out.grads.a).toBe(grads.a);
     grads.a.dispose();

@@ -242,22 +242,28 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors data'
   return { tensors, metadata: header.metadata };
 }
 
-/** Serialises float tensors as F32 safetensors, keys sorted, data packed in key order. */
-export function encodeSafetensors(tensors: Record<string, tf.Tensor>, metadata: Record<string, string> = {}): Uint8Array {
-  const names = Object.keys(tensors).sort();
+function checkLive(tensors: Record<string, tf.Tensor>, names: readonly string[]): void {
+  for (const name of names) {
+    if (tensors[name]!.isDisposed) throw new InvalidArgumentError(`tensors['${name}']`, 'a disposed tensor', 'live tensors');
+  }
+}
+
+const asFloat32 = (values: tf.TypedArray | string[] | Uint8Array[]): Float32Array =>
+  values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+
+/** The file bytes for tensors whose values have been read (names sorted, values in the same order). */
+function encodeValues(tensors: Record<string, tf.Tensor>, names: readonly string[], values: readonly Float32Array[], metadata: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   const chunks: Uint8Array[] = [];
   let offset = 0;
-  for (const name of names) {
-    const t = tensors[name]!;
-    if (t.isDisposed) throw new InvalidArgumentError(`tensors['${name}']`, 'a disposed tensor', 'live tensors');
-    const values = t.dtype === 'float32' ? (t.dataSync() as Float32Array) : Float32Array.from(t.dataSync());
-    const bytes = new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
+  names.forEach((name, i) => {
+    const v = values[i]!;
+    const bytes = new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+    header[name] = { dtype: 'F32', shape: tensors[name]!.shape, data_offsets: [offset, offset + bytes.byteLength] };
     chunks.push(bytes);
     offset += bytes.byteLength;
-  }
+  });
   const json = new TextEncoder().encode(JSON.stringify(header));
   // The data section starts 8-byte aligned, as the reference writer pads the header with spaces.
   const padding = (8 - ((8 + json.byteLength) % 8)) % 8;
@@ -272,4 +278,22 @@ export function encodeSafetensors(tensors: Record<string, tf.Tensor>, metadata: 
     at += chunk.byteLength;
   }
   return out;
+}
+
+/** Serialises float tensors as F32 safetensors, keys sorted, data packed in key order. */
+export function encodeSafetensors(tensors: Record<string, tf.Tensor>, metadata: Record<string, string> = {}): Uint8Array {
+  const names = Object.keys(tensors).sort();
+  checkLive(tensors, names);
+  return encodeValues(tensors, names, names.map((n) => asFloat32(tensors[n]!.dataSync())), metadata);
+}
+
+/**
+ * As encodeSafetensors, but reads values asynchronously, so it works on backends
+ * without synchronous reads (webgpu in Node).
+ */
+export async function encodeSafetensorsAsync(tensors: Record<string, tf.Tensor>, metadata: Record<string, string> = {}): Promise<Uint8Array> {
+  const names = Object.keys(tensors).sort();
+  checkLive(tensors, names);
+  const values = await Promise.all(names.map(async (n) => asFloat32(await tensors[n]!.data())));
+  return encodeValues(tensors, names, values, metadata);
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { FormatError } from '../errors.js';
-import { decodeEntries, encodeSafetensors, parseSafetensorsHeader, readHeaderLength, type SafetensorsContent } from '../io/safetensors.js';
+import { decodeEntries, encodeSafetensorsAsync, parseSafetensorsHeader, readHeaderLength, type SafetensorsContent } from '../io/safetensors.js';
 import type { tf } from '../tensor/tf.js';
 
 /**
@@ -63,8 +63,12 @@ export async function readRange(handle: FileHandle, position: number, length: nu
   return out;
 }
 
+/**
+ * Writes tensors as an F32 safetensors file. Values are read asynchronously, so this
+ * works on backends without synchronous reads (webgpu in Node).
+ */
 export async function saveSafetensors(path: string, tensors: Record<string, tf.Tensor>, metadata: Record<string, string> = {}): Promise<void> {
-  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+  await writeFileAtomic(path, await encodeSafetensorsAsync(tensors, metadata));
 }
 
 /**

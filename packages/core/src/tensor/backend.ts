@@ -42,25 +42,70 @@ async function importOptional(pkg: string, backend: ConcreteBackend): Promise<Re
   }
 }
 
+interface DawnGpu {
+  requestAdapter(options?: Record<string, unknown>): Promise<{ info?: { description?: string; vendor?: string } } | null>;
+  getPreferredCanvasFormat?(): string;
+  wgslLanguageFeatures?: unknown;
+}
+
+let webgpuAdapter: string | undefined;
+
 /**
- * Node has no `navigator.gpu`; the `webgpu` package (Dawn) provides one. Done once,
- * before tfjs-backend-webgpu asks for an adapter.
+ * Node has no `navigator.gpu`; the `webgpu` package (Dawn, prebuilt) provides one. Done once,
+ * before tfjs-backend-webgpu asks for an adapter. Dawn first tries the platform's GPU API
+ * (Vulkan on Linux with an NVIDIA/AMD/Intel driver, Metal, D3D12). Where that yields no
+ * adapter, Dawn's OpenGL backend is tried with a compatibility-level adapter, the level
+ * WebGPU defines for GL-class devices; without a GPU this is Mesa's llvmpipe, a CPU
+ * rasteriser that runs every kernel correctly but slowly (shared/docs/perf-anchors.md: Dawn
+ * refuses Mesa's lavapipe Vulkan driver, and tfjs asks for a core-level adapter, which GL cannot give).
  */
 async function provideNavigatorGpu(): Promise<void> {
-  const g = globalThis as { navigator?: { gpu?: unknown } };
+  const g = globalThis as { navigator?: { gpu?: unknown }; process?: { env: Record<string, string | undefined> } };
   if (g.navigator?.gpu) return;
   const dawn = (await importOptional('webgpu', 'webgpu')) as {
-    create: (flags: string[]) => unknown;
+    create: (flags: string[]) => DawnGpu;
     globals: Record<string, unknown>;
   };
   Object.assign(globalThis, dawn.globals);
-  const gpu = dawn.create([]);
+  const native = dawn.create([]);
+  let source = native;
+  let compatibility = false;
+  if (!(await native.requestAdapter())) {
+    // Without a display server, EGL must be told to run surfaceless (compute needs no surface).
+    const env = g.process?.env;
+    if (env && env.EGL_PLATFORM === undefined) env.EGL_PLATFORM = 'surfaceless';
+    source = dawn.create(['backend=opengl']);
+    compatibility = true;
+  }
+  const gpu: DawnGpu = {
+    requestAdapter: async (options = {}) => {
+      const adapter = await source.requestAdapter(compatibility ? { ...options, featureLevel: 'compatibility' } : options);
+      if (adapter) webgpuAdapter = `${adapter.info?.description || adapter.info?.vendor || 'unknown adapter'}${compatibility ? ' (OpenGL, compatibility level)' : ''}`;
+      return adapter;
+    },
+    getPreferredCanvasFormat: () => native.getPreferredCanvasFormat?.() ?? 'rgba8unorm',
+    wgslLanguageFeatures: native.wgslLanguageFeatures,
+  };
   if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
   else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
 }
 
+/** The GPU adapter the webgpu backend runs on (Dawn's description), once it has started; undefined otherwise. */
+export function webgpuAdapterDescription(): string | undefined {
+  return webgpuAdapter;
+}
+
 async function activate(choice: ConcreteBackend): Promise<void> {
-  if (choice === 'webgpu') await provideNavigatorGpu();
+  if (choice === 'webgpu') {
+    await provideNavigatorGpu();
+    const gpu = (globalThis as { navigator?: { gpu?: DawnGpu } }).navigator?.gpu;
+    if (!(await gpu?.requestAdapter())) {
+      throw new BackendUnavailableError(
+        "backend 'webgpu' found no WebGPU adapter: Dawn saw no GPU through Vulkan/Metal/D3D12 and no OpenGL (EGL) device. " +
+          "Install your GPU's Vulkan driver, or on Linux without a GPU Mesa's EGL and GL (Debian: libegl1 libegl-mesa0 libgl1-mesa-dri) for a software adapter.",
+      );
+    }
+  }
   for (const pkg of OPTIONAL_PACKAGES[choice] ?? []) {
     if (pkg !== 'webgpu') await importOptional(pkg, choice);
   }

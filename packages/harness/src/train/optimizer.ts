@@ -99,8 +99,11 @@ export class AdamW {
  * clip_grad_norm_: coefficient maxNorm / (norm + 1e-6), capped at 1). Returns the
  * norm before clipping and the (possibly new) gradients; replaced tensors are disposed.
  */
-export function clipGradNorm(grads: Record<string, tf.Tensor>, maxNorm: number | undefined): { norm: number; grads: Record<string, tf.Tensor> } {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
+export async function clipGradNorm(grads: Record<string, tf.Tensor>, maxNorm: number | undefined): Promise<{ norm: number; grads: Record<string, tf.Tensor> }> {
+  // Read asynchronously: webgpu in Node has no synchronous readback.
+  const normTensor = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))));
+  const norm = (await normTensor.data())[0]!;
+  normTensor.dispose();
   if (maxNorm === undefined || !Number.isFinite(norm) || norm <= maxNorm) return { norm, grads };
   const coef = maxNorm / (norm + 1e-6);
   const clipped: Record<string, tf.Tensor> = {};

@@ -11,6 +11,7 @@ import { evaluate, inputOptions, withOverrides, type EvalMetrics } from '../eval
 import { evaluatePatchSizes, patchSizeOverrides, resolvePatchSizes, type PatchSizeMetrics } from '../flexible.js';
 import { buildModel, estimateModel, footprintOf } from '../model.js';
 import { describePlugins, loadPlugins, type LoadedPlugin } from '../plugins.js';
+import { DataParallel } from '../parallel/data-parallel.js';
 import { createReporter, type Reporter } from '../progress.js';
 import { writeReport } from '../report/report.js';
 import { checkModelFits } from '../resources.js';
@@ -303,6 +304,9 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
   const variables = params.map(([, p]) => p.variable);
   const optimizer = new AdamW(params, { weightDecay: config.weightDecay });
   const ema = config.ema !== undefined ? new WeightEma(model, config.ema) : undefined;
+  // Replicas live on their own wasm (or cpu) instances; a GPU or native backend already uses the whole device.
+  const threadedBackend = ['wasm', 'cpu'].includes(getBackend());
+  const workerCount = threadedBackend ? Math.min(config.workers ?? 1, config.batchSize) : 1;
   const seeds = new Rng(config.seed ^ 0x5eed);
   let augmentRng = seeds.fork();
   let dropoutRng = seeds.fork();
@@ -350,6 +354,10 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
   const totalSteps = config.epochs * stepsPerEpoch;
   const stopAt = Math.min(totalSteps, config.steps ?? totalSteps);
   const schedule = { lr: config.lr, minLr: config.minLr, warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch), totalSteps };
+  // Started after a resume has loaded the weights and moments (and a teacher initialised the student): the replicas copy them.
+  const parallel = workerCount > 1 ? await DataParallel.start({ count: workerCount, config, model, optimizer, inChannels: session.train.channels }) : undefined;
+  if (parallel) reporter.info(`data-parallel training on ${workerCount} worker threads`);
+  else if (!threadedBackend && (config.workers ?? 1) > 1) reporter.info(`--workers applies to the wasm and cpu backends; ${getBackend()} trains in one thread`);
   const numClasses = model.config.numClasses;
 
   const checkpoint = async () => {
@@ -389,9 +397,10 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
     return { ...metrics, emaTop1: averaged.top1, emaTop5: averaged.top5 };
   };
   /** Σw² over every trainable weight in float32: infinite when any weight is non-finite or beyond ~1e19, which no trained network holds. */
-  const weightSumOfSquares = (): number => {
+  // Read asynchronously: webgpu in Node has no synchronous readback.
+  const weightSumOfSquares = async (): Promise<number> => {
     const sum = tf.tidy(() => tf.addN(variables.map((v) => tf.sum(tf.square(v)))));
-    const value = sum.dataSync()[0]!;
+    const value = (await sum.data())[0]!;
     sum.dispose();
     return value;
   };
@@ -401,12 +410,40 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
   let lastLoss = Number.NaN;
   let lastEval: (EvalMetrics & { emaTop1?: number; emaTop5?: number }) | undefined;
   let perPatchSize: PatchSizeMetrics[] | undefined;
-  const trainStep = (images: tf.Tensor4D, labels: Int32Array, lr: number, patchSize: number | undefined): { loss: number; gradNorm: number } => {
+  const trainStep = async (images: tf.Tensor4D, labels: Int32Array, lr: number, patchSize: number | undefined): Promise<{ loss: number; gradNorm: number }> => {
     const overrides = patchSize !== undefined ? patchSizeOverrides(session.flexible!.stages, patchSize) : undefined;
     const targets = oneHot(labels, numClasses, built?.smoothsLabels ? 0 : config.smoothing);
     const input = { images, targets };
     const augParams = augmentation?.sample(labels.length, augmentRng);
     const mixed = augmentation ? augmentation.apply(input, augParams) : input;
+    if (parallel) {
+      let computed: Awaited<ReturnType<DataParallel['computeGradients']>>;
+      try {
+        const afterForward = augmentation?.afterForward;
+        computed = await parallel.computeGradients({
+          images: mixed.images as tf.Tensor4D,
+          targets: mixed.targets,
+          outputs: wantedOutputs,
+          rng: dropoutRng,
+          loss: teacherStep ? 'kl' : 'cross-entropy',
+          ...(overrides ? { overrides } : {}),
+          // The post-forward chain (TransMix, the teacher) runs here on the whole batch, with every worker's outputs.
+          ...(afterForward ? { afterForward: (outputs) => afterForward.call(augmentation, input, augParams, outputs, mixed.targets) } : {}),
+        });
+      } finally {
+        for (const t of [targets, mixed.images, mixed.targets]) if (t !== images && !t.isDisposed) t.dispose();
+      }
+      const clipped = await clipGradNorm(computed.grads, config.clipGrad);
+      try {
+        if (!Number.isFinite(computed.loss) || !Number.isFinite(clipped.norm)) return { loss: computed.loss, gradNorm: clipped.norm };
+        optimizer.apply(clipped.grads, lr);
+        parallel.apply(lr, config.clipGrad, computed.present);
+      } finally {
+        tf.dispose(Object.values(clipped.grads));
+      }
+      ema?.update();
+      return { loss: computed.loss, gradNorm: clipped.norm };
+    }
     const { value, grads } = tf.variableGrads(() => {
       const outputs = model.forward(mixed.images, withOverrides({ training: true, rng: dropoutRng, outputs: wantedOutputs }, overrides));
       // afterForward rebuilds targets from the batch apply received (the unmixed labels); post-forward steps chain from the mixed targets.
@@ -415,9 +452,9 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
       return teacherStep ? klToTargets(finalTargets, outputs.logits) : softTargetCrossEntropy(outputs.logits, finalTargets);
     }, variables);
     for (const t of [targets, mixed.images, mixed.targets]) if (t !== images && !t.isDisposed) t.dispose();
-    const lossValue = value.dataSync()[0]!;
+    const lossValue = (await value.data())[0]!;
     value.dispose();
-    const clipped = clipGradNorm(grads, config.clipGrad);
+    const clipped = await clipGradNorm(grads, config.clipGrad);
     try {
       if (!Number.isFinite(lossValue) || !Number.isFinite(clipped.norm)) return { loss: lossValue, gradNorm: clipped.norm };
       optimizer.apply(clipped.grads, lr);
@@ -453,7 +490,7 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
       // One patch size for the whole batch, from (seed, step) alone: a resumed run draws the same sequence.
       const patchSize = session.flexible ? drawPatchSize(session.flexible.sizes, config.seed, step) : undefined;
       try {
-        const result = trainStep(images, labels, lr, patchSize);
+        const result = await trainStep(images, labels, lr, patchSize);
         loss = result.loss;
         gradNorm = result.gradNorm;
       } finally {
@@ -463,7 +500,7 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
         throw diverged(`${Number.isFinite(loss) ? `the gradient norm is ${gradNorm}` : `the loss is ${loss}`}; nothing from this step was applied`, lr, step + 1);
       }
       // A finite loss and gradient can still make an update that overflows the weights (--lr 1e30): never go on from it.
-      const sumOfSquares = weightSumOfSquares();
+      const sumOfSquares = await weightSumOfSquares();
       if (!Number.isFinite(sumOfSquares)) throw diverged(`its update made the weights overflow (their sum of squares is ${sumOfSquares}); these weights were not saved`, lr, step + 1);
       step += 1;
       const ms = performance.now() - t0;
@@ -489,6 +526,7 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
     }
   } finally {
     reporter.stop();
+    await parallel?.close();
     optimizer.dispose();
     ema?.dispose();
   }

@@ -1,0 +1,266 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { getBackend, tf, TesseraError, type ModelOutputs, type Rng, type StageOverrides, type VisionModel } from '@tessera/core';
+import type { TrainConfig } from '../config.js';
+import type { AdamW } from '../train/optimizer.js';
+import { concatPortables, fromPortable, type FromWorker, type Portable, type ToWorker, type WorkerStep } from './protocol.js';
+
+/*
+ * Data-parallel training on worker threads, PyTorch DDP's scheme in one process:
+ * each worker holds a replica of the model on its own wasm instance (tfjs-wasm runs
+ * one thread per instance in Node), computes the gradient of its share of the batch,
+ * and writes it into a SharedArrayBuffer. This thread sums the shares in worker
+ * order (so a run is deterministic for a given number of workers) and every replica,
+ * this thread's model included, applies the same AdamW update to the same summed
+ * gradient; the replicas therefore never drift and never exchange weights. This
+ * thread keeps the model the rest of the harness sees (evaluation, EMA, checkpoints).
+ *
+ * Each shard's mean loss is weighted by its share n_w/B, so the sum of the shards'
+ * gradients is the gradient of the batch mean, the quantity one thread computes.
+ * Augmentations run here on the whole batch before it is split (Mixup/CutMix pair
+ * images across the batch); a post-forward step (TransMix) gets every worker's
+ * outputs, concatenated, and hands each worker its rows of the new targets.
+ *
+ * BatchNorm, as in DDP: batch statistics are each worker's shard's; the running
+ * statistics kept are worker 0's (DDP broadcasts rank 0's buffers).
+ */
+
+/** The worker entry: next to this module once built (dist/), or the built one when run from src/ (tests). */
+function workerUrl(): URL {
+  const here = new URL('./data-parallel-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  const built = new URL('../../dist/data-parallel-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(built))) return built;
+  throw new TesseraError('the data-parallel worker (dist/data-parallel-worker.js) is missing: build @tessera/harness first');
+}
+
+const tensorData = (t: tf.Tensor) => ({ data: t.dataSync() as Float32Array, shape: t.shape });
+
+/** Split of `batch` rows into `workers` contiguous shards whose sizes differ by at most one. */
+export function shardSizes(batch: number, workers: number): number[] {
+  const base = Math.floor(batch / workers);
+  return Array.from({ length: workers }, (_, w) => base + (w < batch % workers ? 1 : 0));
+}
+
+export interface StepInput {
+  /** The mixed images and targets of the whole batch. */
+  readonly images: tf.Tensor4D;
+  readonly targets: tf.Tensor2D;
+  /** Rebuilds the whole batch's targets from the model's outputs (TransMix, a teacher), when the augmentation has such a step. */
+  readonly afterForward?: (outputs: ModelOutputs) => tf.Tensor2D;
+  readonly outputs: readonly string[];
+  /** Dropout / drop-path stream; one fork per worker per step. */
+  readonly rng: Rng;
+  readonly loss: 'cross-entropy' | 'kl';
+  /** Per-stage overrides of this step (FlexiViT's patch size), the same on every worker. */
+  readonly overrides?: StageOverrides;
+}
+
+export class DataParallel {
+  private readonly workers: Worker[] = [];
+  private readonly size: number;
+  private readonly offsets: number[] = [];
+  private readonly gradients: Float32Array;
+  private readonly reduced: Float32Array;
+  private readonly targets: Float32Array[];
+  private readonly signals: Int32Array;
+  private readonly params: ReturnType<VisionModel['namedParameters']>;
+  private failure: Error | undefined;
+  private readonly inbox: FromWorker[][];
+  private waiters: Array<() => void> = [];
+
+  private constructor(
+    readonly count: number,
+    private readonly model: VisionModel,
+    private readonly batchSize: number,
+    private readonly numClasses: number,
+  ) {
+    this.params = model.namedParameters().filter(([, p]) => p.trainable);
+    let size = 0;
+    for (const [, p] of this.params) {
+      this.offsets.push(size);
+      size += p.variable.size;
+    }
+    this.size = size;
+    this.gradients = new Float32Array(new SharedArrayBuffer(count * size * 4));
+    this.reduced = new Float32Array(new SharedArrayBuffer(size * 4));
+    const maxShard = Math.ceil(batchSize / count);
+    this.targets = Array.from({ length: count }, () => new Float32Array(new SharedArrayBuffer(maxShard * numClasses * 4)));
+    this.signals = new Int32Array(new SharedArrayBuffer(count * 4));
+    this.inbox = Array.from({ length: count }, () => []);
+  }
+
+  /**
+   * Starts `count` workers with copies of `model`'s weights and `optimizer`'s state
+   * (which may come from a checkpoint). Resolves when every replica is ready.
+   */
+  static async start(options: { count: number; config: TrainConfig; model: VisionModel; optimizer: AdamW; inChannels: number }): Promise<DataParallel> {
+    const { count, config, model, optimizer } = options;
+    const dp = new DataParallel(count, model, config.batchSize, model.config.numClasses);
+    const state = Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, tensorData(t)]));
+    const moments = Object.fromEntries(Object.entries(optimizer.stateTensors()).map(([k, t]) => [k, tensorData(t)]));
+    const url = workerUrl();
+    for (let index = 0; index < count; index++) {
+      const worker = new Worker(url);
+      dp.workers.push(worker);
+      worker.on('message', (m: FromWorker) => dp.receive(index, m));
+      worker.on('error', (e) => dp.fail(new TesseraError(`data-parallel worker ${index} failed: ${e.message}`)));
+      worker.on('exit', (code) => {
+        if (code !== 0) dp.fail(new TesseraError(`data-parallel worker ${index} exited with code ${code}`));
+      });
+      const init: ToWorker = {
+        type: 'init',
+        index,
+        config,
+        backend: getBackend(),
+        numClasses: model.config.numClasses,
+        inChannels: options.inChannels,
+        state,
+        optimizer: { tensors: moments, step: optimizer.step },
+        weightDecay: optimizer.weightDecay,
+        gradients: dp.gradients.buffer as SharedArrayBuffer,
+        reduced: dp.reduced.buffer as SharedArrayBuffer,
+        targets: dp.targets[index]!.buffer as SharedArrayBuffer,
+        signals: dp.signals.buffer as SharedArrayBuffer,
+      };
+      worker.postMessage(init);
+    }
+    try {
+      await Promise.all(dp.workers.map((_, w) => dp.expect(w, 'ready')));
+    } catch (error) {
+      await dp.close();
+      throw error;
+    }
+    return dp;
+  }
+
+  private receive(index: number, message: FromWorker): void {
+    if (message.type === 'error') {
+      this.fail(new TesseraError(`data-parallel worker ${index}: ${message.message}`));
+      return;
+    }
+    this.inbox[index]!.push(message);
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** The next message of worker `index`, which must be of type `type`. */
+  private async expect<T extends FromWorker['type']>(index: number, type: T): Promise<Extract<FromWorker, { type: T }>> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const next = this.inbox[index]!.shift();
+      if (next) {
+        if (next.type !== type) throw new TesseraError(`data-parallel worker ${index} sent '${next.type}' where '${type}' was expected`);
+        return next as Extract<FromWorker, { type: T }>;
+      }
+      await new Promise<void>((wake) => this.waiters.push(wake));
+    }
+  }
+
+  /**
+   * Forward and backward pass of one batch across the workers. Resolves to the batch
+   * mean loss and the summed gradient (keyed by this thread's variable names; the
+   * caller disposes them), with `present` to hand to `apply`.
+   */
+  async computeGradients(input: StepInput): Promise<{ loss: number; grads: Record<string, tf.Tensor>; present: number[] }> {
+    const batch = input.images.shape[0];
+    if (batch !== this.batchSize) throw new TesseraError(`data-parallel batch of ${batch} images, expected ${this.batchSize}`);
+    const sizes = shardSizes(batch, this.count);
+    const [, h, w, c] = input.images.shape;
+    const images = input.images.dataSync() as Float32Array;
+    const targets = input.targets.dataSync() as Float32Array;
+    const pixels = h * w * c;
+    let row = 0;
+    sizes.forEach((n, index) => {
+      const message: WorkerStep = {
+        type: 'step',
+        images: images.slice(row * pixels, (row + n) * pixels),
+        shape: [n, h, w, c],
+        targets: targets.slice(row * this.numClasses, (row + n) * this.numClasses),
+        weight: n / batch,
+        rng: input.rng.fork().getState(),
+        outputs: input.outputs,
+        afterForward: input.afterForward !== undefined,
+        loss: input.loss,
+        ...(input.overrides ? { overrides: input.overrides } : {}),
+      };
+      this.workers[index]!.postMessage(message, [message.images.buffer as ArrayBuffer, message.targets.buffer as ArrayBuffer]);
+      row += n;
+    });
+    if (input.afterForward) await this.rebuildTargets(sizes, input.afterForward);
+    const replies = await Promise.all(this.workers.map((_, index) => this.expect(index, 'gradients')));
+    // Fixed order: the sum, and so every replica's update, is the same on every run with this many workers.
+    const reduced = this.reduced;
+    reduced.set(this.gradients.subarray(0, this.size));
+    for (let wIndex = 1; wIndex < this.count; wIndex++) {
+      const slot = this.gradients.subarray(wIndex * this.size, (wIndex + 1) * this.size);
+      for (let i = 0; i < this.size; i++) reduced[i]! += slot[i]!;
+    }
+    let loss = 0;
+    for (const reply of replies) loss += reply.loss;
+    const present = [...new Set(replies.flatMap((r) => r.present))].sort((a, b) => a - b);
+    const grads: Record<string, tf.Tensor> = {};
+    for (const i of present) {
+      const [, p] = this.params[i]!;
+      grads[p.variable.name] = tf.tensor(reduced.subarray(this.offsets[i]!, this.offsets[i]! + p.variable.size), p.variable.shape, 'float32');
+    }
+    const buffers = replies[0]!.buffers;
+    if (buffers) {
+      const state = this.model.stateDict();
+      for (const [name, data] of Object.entries(buffers)) {
+        const t = tf.tensor(data, state[name]!.shape, 'float32');
+        (state[name] as tf.Variable).assign(t);
+        t.dispose();
+      }
+    }
+    return { loss, grads, present };
+  }
+
+  /** Gathers every worker's outputs, runs the post-forward step on the whole batch and returns each worker its rows. */
+  private async rebuildTargets(sizes: number[], afterForward: (outputs: ModelOutputs) => tf.Tensor2D): Promise<void> {
+    const shards = await Promise.all(this.workers.map((_, index) => this.expect(index, 'outputs')));
+    const names = Object.keys(shards[0]!.outputs);
+    const owned: tf.Tensor[] = [];
+    try {
+      const outputs = Object.fromEntries(names.map((name) => [name, fromPortable(concatPortables(shards.map((s) => s.outputs[name]!)), owned)])) as unknown as ModelOutputs;
+      const targets = afterForward(outputs);
+      owned.push(targets);
+      const data = targets.dataSync();
+      let row = 0;
+      sizes.forEach((n, index) => {
+        this.targets[index]!.set(data.subarray(row * this.numClasses, (row + n) * this.numClasses));
+        row += n;
+        Atomics.store(this.signals, index, 1);
+        Atomics.notify(this.signals, index);
+      });
+    } finally {
+      tf.dispose(owned);
+    }
+  }
+
+  /** Every worker applies the update this thread applies: same summed gradient, clipping and learning rate. */
+  apply(lr: number, clipGrad: number | undefined, present: number[]): void {
+    for (const worker of this.workers) worker.postMessage({ type: 'apply', lr, clipGrad, present } satisfies ToWorker);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.workers.map(async (worker) => {
+        const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+        worker.postMessage({ type: 'close' } satisfies ToWorker);
+        const timer = setTimeout(() => void worker.terminate(), 5000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}

@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeSafetensors, setBackend, tf } from '@tessera/core';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { TRAIN_DEFAULTS, type TrainConfig } from '../src/config.js';
+import { resolveModelRef } from '../src/model.js';
+import { shardSizes } from '../src/parallel/data-parallel.js';
+import { loadPlugins } from '../src/plugins.js';
+import { readMetrics, train } from '../src/train/trainer.js';
+import { tempDir, TINY_SPEC } from './helpers.js';
+
+/*
+ * Data-parallel training (--workers): the batch is split across worker threads whose
+ * gradients are summed, and every replica applies the same update. Without dropout
+ * or BatchNorm, N workers compute the one-thread gradient up to float32 summation
+ * order, so losses and weights agree within float tolerance; for a given N a run is
+ * exactly reproducible, resumable and leak-free.
+ */
+const config = (out: string, overrides: Partial<TrainConfig> = {}): TrainConfig => ({
+  ...TRAIN_DEFAULTS,
+  model: resolveModelRef(TINY_SPEC),
+  plugins: [],
+  data: 'synthetic',
+  trainSize: 32,
+  testSize: 16,
+  imgSize: 16,
+  epochs: 1,
+  batchSize: 8,
+  evalBatchSize: 16,
+  augment: [],
+  backend: 'wasm',
+  out,
+  ...overrides,
+});
+
+const weightsOf = (runDir: string): Record<string, Float32Array> => {
+  const { files } = JSON.parse(readFileSync(join(runDir, 'checkpoint.json'), 'utf8')) as { files: { model: string } };
+  const { tensors } = decodeSafetensors(readFileSync(join(runDir, files.model)));
+  const out = Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.dataSync() as Float32Array]));
+  tf.dispose(Object.values(tensors));
+  return out;
+};
+
+const trainLosses = async (runDir: string) => (await readMetrics(runDir)).filter((m) => m.type === 'train').map((m) => m.loss);
+
+describe('data-parallel training', () => {
+  beforeAll(async () => {
+    await setBackend('wasm');
+    await loadPlugins();
+  });
+
+  test('shards split a batch contiguously, sizes differing by at most one', () => {
+    expect(shardSizes(8, 2)).toEqual([4, 4]);
+    expect(shardSizes(7, 3)).toEqual([3, 2, 2]);
+    expect(shardSizes(2, 2)).toEqual([1, 1]);
+  });
+
+  test('2 workers equal 1 within float tolerance (no dropout, no BatchNorm): losses to 1e-5, weights to 1e-5', async () => {
+    const one = tempDir('dp1');
+    const two = tempDir('dp2');
+    const r1 = await train(config(one, { workers: 1 }));
+    const r2 = await train(config(two, { workers: 2 }));
+    expect(r2.steps).toBe(4);
+    const [l1, l2] = [await trainLosses(one), await trainLosses(two)];
+    expect(l2).toHaveLength(4);
+    l1.forEach((loss, i) => expect(Math.abs(l2[i]! - loss)).toBeLessThanOrEqual(1e-5));
+    const [w1, w2] = [weightsOf(one), weightsOf(two)];
+    expect(Object.keys(w2).sort()).toEqual(Object.keys(w1).sort());
+    let worst = 0;
+    for (const [name, values] of Object.entries(w1)) values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - w2[name]![i]!))));
+    expect(worst).toBeLessThanOrEqual(1e-5);
+    expect(Math.abs(r2.loss - r1.loss)).toBeLessThanOrEqual(1e-4);
+  });
+
+  test('with TransMix (post-forward on the whole batch), EMA and drop path: reproducible for N=3, resumable to the same numbers, leak-free', async () => {
+    const recipe = { workers: 3, batchSize: 8, augment: [{ name: 'transmix', options: {} }], ema: 0.5, dropPath: 0.1, clipGrad: 1 } as const;
+    const before = tf.memory().numTensors;
+    const whole = tempDir('dp-whole');
+    const a = await train(config(whole, recipe));
+    expect(tf.memory().numTensors).toBe(before);
+    const again = tempDir('dp-again');
+    await train(config(again, recipe));
+    expect(await trainLosses(again)).toEqual(await trainLosses(whole));
+    const split = tempDir('dp-split');
+    await train(config(split, { ...recipe, steps: 2 }));
+    const resumed = await train({ resume: split });
+    expect(resumed.steps).toBe(4);
+    expect(await trainLosses(split)).toEqual(await trainLosses(whole));
+    expect(resumed.top1).toBe(a.top1);
+    expect(resumed.emaTop1).toBe(a.emaTop1);
+    expect(weightsOf(split)).toEqual(weightsOf(whole));
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

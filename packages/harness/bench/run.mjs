@@ -1,29 +1,44 @@
-// Model-level benchmark of the harness's training and inference loop (op-level
-// timings live in packages/core/bench). Usage: pnpm bench [-- --backend wasm --quick]
-// Writes bench-results/bench-<time>.json.
+// `pnpm bench`: the side-by-side benchmark of issue 15. For each model: training
+// images/s as `tessera train` runs it (one thread, and data-parallel over --workers),
+// inference images/s, PyTorch on the same model, shapes and batch sizes, the ratio,
+// peak memory, and tensor-count growth; then data-pipeline images/s at 224 px for
+// synthetic, cifar10 and folder data. Writes bench-results/bench-<time>.json;
+// `node bench/readme-table.mjs` turns a result file into the README's table.
+// Usage: node bench/run.mjs [--backend wasm] [--workers N] [--quick] [--no-torch]
+//        [--models deit,t2t] [--growth-steps 1000] [--corruptions-only]
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createModel, getBackend, listModels, oneHot, setBackend, softTargetCrossEntropy, tf } from '@tessera/core';
-import { ALL_CORRUPTIONS, AdamW, corruptImage, HARNESS_VERSION, loadPlugins } from '../dist/index.js';
+import { PNG } from 'pngjs';
+import { createModel, createModelFromSpec, getBackend, listModels, oneHot, Rng, setBackend, softTargetCrossEntropy, tf } from '@tessera/core';
+import { ALL_CORRUPTIONS, AdamW, BatchLoader, corruptImage, HARNESS_VERSION, loadPlugins, openDataset, readMetrics, TRAIN_DEFAULTS, train } from '../dist/index.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const { values: args } = parseArgs({
   options: {
     backend: { type: 'string', default: process.env.BENCH_BACKEND ?? 'wasm' },
+    workers: { type: 'string', default: String(availableParallelism()) },
     quick: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
+    models: { type: 'string', default: 'deit,t2t' },
+    'growth-steps': { type: 'string' },
     'corruptions-only': { type: 'boolean', default: false },
   },
 });
-const reps = args.quick ? 3 : 5;
-const warmup = args.quick ? 1 : 2;
+const quick = args.quick;
+const reps = quick ? 2 : 5;
+const warmup = quick ? 1 : 2;
+const workers = Number(args.workers);
+const growthSteps = Number(args['growth-steps'] ?? (quick ? 20 : 1000));
+const wanted = new Set(args.models.split(','));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const load = () => loadavg().map((x) => Math.round(x * 100) / 100);
+const log = (m) => console.error(`[bench ${new Date().toISOString().slice(11, 19)} load ${load()[0]}] ${m}`);
 
-async function timeRuns(fn, n, w) {
+async function timeRuns(fn, n = reps, w = warmup) {
   for (let i = 0; i < w; i++) await fn();
   const times = [];
   for (let i = 0; i < n; i++) {
@@ -34,62 +49,167 @@ async function timeRuns(fn, n, w) {
   return times;
 }
 
-function randomBatch(batch, size, classes) {
+/** One AdamW step as the trainer takes it (forward, soft-target CE, variableGrads, update), in this thread. */
+function makeTrainStep(model, batch, size) {
   const images = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1);
-  const labels = Int32Array.from({ length: batch }, (_, i) => i % classes);
-  return { images, labels };
-}
-
-/** One optimizer step exactly as `tessera train` takes it: forward, soft-target CE, variableGrads, AdamW. */
-function makeTrainStep(model, images, labels) {
+  const targets = oneHot(Int32Array.from({ length: batch }, (_, i) => i % model.config.numClasses), model.config.numClasses, 0.1);
   const params = model.namedParameters().filter(([, p]) => p.trainable);
   const vars = params.map(([, p]) => p.variable);
   const optimizer = new AdamW(params, { weightDecay: 0.05 });
-  const targets = oneHot(labels, model.config.numClasses, 0.1);
   const step = async () => {
     const { value, grads } = tf.variableGrads(() => softTargetCrossEntropy(model.forward(images, { training: true }).logits, targets), vars);
     await value.data();
     optimizer.apply(grads, 1e-3);
     tf.dispose([value, ...Object.values(grads)]);
   };
-  return { step, dispose: () => (optimizer.dispose(), targets.dispose()) };
+  return { step, dispose: () => (optimizer.dispose(), tf.dispose([images, targets])) };
 }
 
-async function peakBytes(fn) {
-  const info = await tf.profile(fn);
-  return info.peakBytes;
+/**
+ * Training images/s through `train()` (loader, augmentation-free recipe, AdamW), the
+ * median over the steps after warm-up, from metrics.jsonl (evaluation excluded).
+ */
+async function trainerThroughput(ref, { batch, size, workerCount }) {
+  const out = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
+  const steps = warmup + reps;
+  const loadBefore = load();
+  await train({
+    ...TRAIN_DEFAULTS,
+    model: ref,
+    plugins: [],
+    data: 'synthetic',
+    trainSize: batch * steps,
+    testSize: batch,
+    imgSize: size,
+    epochs: 1,
+    batchSize: batch,
+    evalBatchSize: batch,
+    augment: [],
+    backend: args.backend,
+    workers: workerCount,
+    out,
+  });
+  const perStep = (await readMetrics(out)).filter((m) => m.type === 'train').map((m) => m.imagesPerSecond).slice(warmup);
+  rmSync(out, { recursive: true, force: true });
+  return { batch, workers: workerCount, imagesPerSecond: median(perStep), perStep, load: { before: loadBefore, after: load() } };
 }
 
-async function benchModel(label, model, { trainBatch, inferBatch, size, train }) {
+function torchRun(extra) {
+  if (args['no-torch']) return { skipped: 'disabled with --no-torch' };
+  const python = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
+  // Debian's python3-torch links whichever libblas.so.3 the alternatives select; the OpenMP
+  // build of OpenBLAS is the fast one next to torch's own OpenMP pool (shared/docs/perf-anchors.md).
+  const openmp = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
+  const env = { ...process.env };
+  if (!env.LD_LIBRARY_PATH && spawnSync('test', ['-d', openmp]).status === 0) env.LD_LIBRARY_PATH = openmp;
+  const loadBefore = load();
+  const r = spawnSync(python, [join(here, 'torch_vit.py'), '--reps', String(reps), '--warmup', String(warmup), ...extra], { encoding: 'utf8', timeout: 1_800_000, env });
+  if (r.error) return { skipped: `${python} not runnable: ${r.error.message}` };
+  if (r.status !== 0) return { skipped: `PyTorch run failed: ${(r.stderr || '').trim().split('\n').slice(-1)[0]}` };
+  return { ...JSON.parse(r.stdout.trim().split('\n').pop()), load: { before: loadBefore, after: load() } };
+}
+
+async function benchModel({ label, ref, make, trainBatch, inferBatch, size, torchArgs }) {
+  log(`${label}: building`);
+  const model = make();
   const out = { label, model: model.config.name, params: model.numParameters(), imgSize: size };
-  if (train) {
-    const { images, labels } = randomBatch(trainBatch, size, model.config.numClasses);
-    const { step, dispose } = makeTrainStep(model, images, labels);
-    const times = await timeRuns(step, reps, warmup);
-    out.train = { batch: trainBatch, secondsPerStep: median(times), imagesPerSecond: trainBatch / median(times), times, peakTensorBytes: await peakBytes(step) };
-    dispose();
-    images.dispose();
-  }
-  const { images } = randomBatch(inferBatch, size, model.config.numClasses);
+  // In-process step: peak tensor memory and tensor growth over the timed steps.
+  const { step, dispose } = makeTrainStep(model, trainBatch, size);
+  await step();
+  const before = tf.memory().numTensors;
+  const profile = await tf.profile(step);
+  out.peakTensorBytes = profile.peakBytes;
+  out.tensorGrowthPerStep = tf.memory().numTensors - before;
+  dispose();
+  const images = tf.randomNormal([inferBatch, size, size, 3], 0, 1, 'float32', 1);
   const infer = async () => {
     const logits = model.predict(images);
     await logits.data();
     logits.dispose();
   };
-  const times = await timeRuns(infer, reps, warmup);
-  out.infer = { batch: inferBatch, secondsPerBatch: median(times), imagesPerSecond: inferBatch / median(times), times, peakTensorBytes: await peakBytes(infer) };
+  const loadBefore = load();
+  const times = await timeRuns(infer);
+  out.infer = { batch: inferBatch, imagesPerSecond: inferBatch / median(times), times, load: { before: loadBefore, after: load() } };
   images.dispose();
-  console.error(`${label}: ${JSON.stringify({ train: out.train?.imagesPerSecond, infer: out.infer.imagesPerSecond })}`);
+  model.dispose();
+  log(`${label}: infer ${out.infer.imagesPerSecond.toFixed(1)} img/s; training, 1 thread`);
+  out.train = await trainerThroughput(ref, { batch: trainBatch, size, workerCount: 1 });
+  log(`${label}: train ${out.train.imagesPerSecond.toFixed(1)} img/s; training, ${workers} workers`);
+  out.trainParallel = workers > 1 ? await trainerThroughput(ref, { batch: trainBatch, size, workerCount: workers }) : undefined;
+  if (out.trainParallel) out.parallelSpeedup = out.trainParallel.imagesPerSecond / out.train.imagesPerSecond;
+  log(`${label}: PyTorch`);
+  out.torch = torchRun([...torchArgs, '--train-batch', String(trainBatch), '--infer-batch', String(inferBatch)]);
+  if (out.torch.train) {
+    const best = Math.max(out.train.imagesPerSecond, out.trainParallel?.imagesPerSecond ?? 0);
+    out.ratioToTorch = { train: best / out.torch.train.imagesPerSecond, infer: out.infer.imagesPerSecond / out.torch.infer.imagesPerSecond };
+  }
+  log(`${label}: ${JSON.stringify({ train: out.train.imagesPerSecond, parallel: out.trainParallel?.imagesPerSecond, infer: out.infer.imagesPerSecond, torch: out.torch.skipped ?? [out.torch.train.imagesPerSecond, out.torch.infer.imagesPerSecond] })}`);
   return out;
 }
 
-function torchSideBySide() {
-  if (args['no-torch']) return { skipped: 'disabled with --no-torch' };
-  const python = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
-  const r = spawnSync(python, [join(here, 'torch_vit.py'), '--reps', String(reps), '--warmup', String(warmup)], { encoding: 'utf8', timeout: 900_000 });
-  if (r.error) return { skipped: `${python} not runnable: ${r.error.message}` };
-  if (r.status !== 0) return { skipped: `PyTorch run failed: ${(r.stderr || '').trim().split('\n').slice(-1)[0]}` };
-  return JSON.parse(r.stdout.trim().split('\n').pop());
+/** Tensor-count growth over many training steps of a model (must be 0), at a small batch to keep it short. */
+async function growth(make, size, steps) {
+  const model = make();
+  const { step, dispose } = makeTrainStep(model, 2, size);
+  await step();
+  const before = tf.memory().numTensors;
+  const t = performance.now();
+  for (let i = 0; i < steps; i++) await step();
+  const result = { steps, batch: 2, growth: tf.memory().numTensors - before, seconds: (performance.now() - t) / 1000 };
+  dispose();
+  model.dispose();
+  return result;
+}
+
+/** Writes a CIFAR-10 binary directory and an ImageFolder tree of PNGs with random pixels. */
+function makeDataDirs(root, count) {
+  const rng = new Rng(1);
+  const cifar = join(root, 'cifar');
+  mkdirSync(cifar);
+  for (const [file, n] of [['data_batch_1.bin', count], ['test_batch.bin', 16]]) {
+    const bytes = new Uint8Array(n * 3073);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = i % 3073 === 0 ? rng.uint32() % 10 : rng.uint32() & 255;
+    writeFileSync(join(cifar, file), bytes);
+  }
+  const folder = join(root, 'folder');
+  for (const split of ['train', 'test']) {
+    for (const cls of ['a', 'b']) {
+      mkdirSync(join(folder, split, cls), { recursive: true });
+      const n = split === 'train' ? count / 2 : 8;
+      for (let i = 0; i < n; i++) {
+        const png = new PNG({ width: 64, height: 48 });
+        for (let p = 0; p < png.data.length; p++) png.data[p] = p % 4 === 3 ? 255 : rng.uint32() & 255;
+        writeFileSync(join(folder, split, cls, `${i}.png`), PNG.sync.write(png));
+      }
+    }
+  }
+  return { synthetic: 'synthetic', cifar10: `cifar10:${cifar}`, folder: `folder:${folder}` };
+}
+
+/** Loader images/s at 224 px, batch 64, crop + flip + normalise, tensors created and freed; and the decode+resize rate at open. */
+async function pipeline(count) {
+  const root = mkdtempSync(join(tmpdir(), 'tessera-bench-data-'));
+  const specs = makeDataDirs(root, count);
+  const out = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const t0 = performance.now();
+    const data = await openDataset(spec, { split: 'train', imgSize: 224, seed: 0, size: count });
+    const openSeconds = (performance.now() - t0) / 1000;
+    const loader = new BatchLoader(data, { batchSize: 64, shuffle: true, rng: new Rng(0), dropLast: true, targetSize: [224, 224], channels: 3, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], randomCrop: { padding: 16 }, randomFlip: true });
+    let images = 0;
+    const t1 = performance.now();
+    for (let epoch = 0; epoch < 2; epoch++) {
+      for (let batch = loader.next(); batch !== null; batch = loader.next()) {
+        images += batch.labels.length;
+        batch.images.dispose();
+      }
+      loader.nextEpoch();
+    }
+    out[name] = { images: data.length, openImagesPerSecond: data.length / openSeconds, loaderImagesPerSecond: images / ((performance.now() - t1) / 1000), load: load() };
+    log(`pipeline ${name}: ${JSON.stringify(out[name])}`);
+  }
+  rmSync(root, { recursive: true, force: true });
+  return out;
 }
 
 /**
@@ -127,29 +247,68 @@ if (args['corruptions-only']) {
   process.exit(0);
 }
 
-const backend = await setBackend(args.backend);
+await setBackend(args.backend);
 await loadPlugins();
-const results = { backend: getBackend(), harness: HARNESS_VERSION, node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, date: new Date().toISOString(), runs: [] };
-// DeiT-Tiny's width, depth and heads on 32×32 inputs with 4×4 patches (perf-anchors Model A).
-const deit = createModel('deit_tiny_patch16_224', { imgSize: 32, patchSize: 4, numClasses: 10 });
-results.runs.push(await benchModel('deit_tiny-sized @32', deit, { trainBatch: 32, inferBatch: 64, size: 32, train: true }));
-deit.dispose();
-if (listModels().includes('t2t_vit_7')) {
-  const t2t = createModel('t2t_vit_7');
-  results.runs.push(await benchModel('t2t_vit_7 @224', t2t, { trainBatch: 0, inferBatch: 8, size: 224, train: false }));
-  t2t.dispose();
-} else {
-  results.runs.push({ label: 't2t_vit_7 @224', skipped: 'install @tessera/plugin-t2t to benchmark it' });
+const results = {
+  harness: HARNESS_VERSION,
+  backend: getBackend(),
+  node: process.version,
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model,
+  workers,
+  quick,
+  date: new Date().toISOString(),
+  loadAtStart: load(),
+  runs: [],
+};
+// DeiT-Tiny's width, depth and heads on 32×32 inputs with 4×4 patches (perf-anchors Model A), as a spec so `train()` builds it.
+const deitSpec = {
+  name: 'deit_tiny_sized_32',
+  imgSize: 32,
+  numClasses: 10,
+  stem: { block: 'patch_embed', options: { patchSize: 4, embedDim: 192 } },
+  stages: [{ block: 'class_token' }, { block: 'transformer', depth: 12, options: { numHeads: 3, mlpRatio: 4 } }],
+  head: { block: 'classifier', options: { numClasses: 10 } },
+};
+const makeDeit = () => createModelFromSpec(deitSpec);
+if (wanted.has('deit')) {
+  results.runs.push(
+    await benchModel({ label: 'DeiT-Tiny-sized @32', ref: { name: deitSpec.name, spec: deitSpec }, make: makeDeit, trainBatch: 32, inferBatch: 64, size: 32, torchArgs: [] }),
+  );
+  log(`tensor growth over ${growthSteps} steps`);
+  results.growth = { model: 'DeiT-Tiny-sized @32', ...(await growth(makeDeit, 32, growthSteps)) };
+}
+if (wanted.has('t2t')) {
+  if (listModels().includes('t2t_vit_7')) {
+    results.runs.push(
+      await benchModel({
+        label: 't2t_vit_7 @224',
+        ref: { name: 't2t_vit_7' },
+        make: () => createModel('t2t_vit_7', { numClasses: 10 }),
+        trainBatch: 8,
+        inferBatch: 8,
+        size: 224,
+        torchArgs: ['--arch', 't2t_vit_7', '--img', '224', '--classes', '10'],
+      }),
+    );
+  } else {
+    results.runs.push({ label: 't2t_vit_7 @224', skipped: 'install @tessera/plugin-t2t to benchmark it' });
+  }
+}
+for (const pending of ['UniFormer (small) @32', 'FAN (small) @32', 'FlexiViT (3 patch sizes)']) {
+  results.runs.push({ label: pending, skipped: 'its plugin is not on main yet' });
+}
+results.pipeline = await pipeline(quick ? 64 : 512);
+const slowest224 = results.runs.find((r) => r.imgSize === 224 && r.train);
+if (slowest224) {
+  const best = Math.max(slowest224.train.imagesPerSecond, slowest224.trainParallel?.imagesPerSecond ?? 0);
+  results.pipelineOverTraining224 = Object.fromEntries(Object.entries(results.pipeline).map(([k, v]) => [k, v.loaderImagesPerSecond / best]));
 }
 results.corruptions = benchCorruptions();
 results.peakRssBytes = process.resourceUsage().maxRSS * 1024;
-results.torch = torchSideBySide();
-if (results.torch.train) {
-  const tfjs = results.runs[0];
-  results.ratioToTorch = { train: tfjs.train.imagesPerSecond / results.torch.train.imagesPerSecond, infer: tfjs.infer.imagesPerSecond / results.torch.infer.imagesPerSecond };
-}
+results.loadAtEnd = load();
 const dir = join(here, '..', 'bench-results');
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `bench-${results.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-console.log(JSON.stringify({ file, backend, runs: results.runs.map((r) => ({ label: r.label, train: r.train?.imagesPerSecond, infer: r.infer?.imagesPerSecond, skipped: r.skipped })), torch: results.torch.skipped ?? { train: results.torch.train?.imagesPerSecond, infer: results.torch.infer?.imagesPerSecond }, ratioToTorch: results.ratioToTorch }));
+console.log(JSON.stringify({ file, loadAtStart: results.loadAtStart, loadAtEnd: results.loadAtEnd }));

@@ -26,6 +26,7 @@ p.add_argument('--classes', type=int, default=10)
 p.add_argument('--train-batch', type=int, default=32)
 p.add_argument('--infer-batch', type=int, default=64)
 p.add_argument('--device', default='cpu', help="'cuda' exits with status 2 when CUDA is unavailable")
+p.add_argument('--arch', default='vit', choices=['vit', 't2t_vit_7'], help='t2t_vit_7: T2T-ViT-7 at --img (224), 1000 classes')
 a = p.parse_args()
 if a.device == 'cuda' and not torch.cuda.is_available():
     raise SystemExit(2)
@@ -38,14 +39,14 @@ def sync():
 
 
 class Block(nn.Module):
-    def __init__(self, d, h):
+    def __init__(self, d, h, mlp=4, qkv_bias=True):
         super().__init__()
         self.h = h
         self.norm1 = nn.LayerNorm(d, eps=1e-6)
-        self.qkv = nn.Linear(d, 3 * d)
+        self.qkv = nn.Linear(d, 3 * d, bias=qkv_bias)
         self.proj = nn.Linear(d, d)
         self.norm2 = nn.LayerNorm(d, eps=1e-6)
-        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+        self.mlp = nn.Sequential(nn.Linear(d, mlp * d), nn.GELU(), nn.Linear(mlp * d, d))
 
     def forward(self, x):
         b, n, c = x.shape
@@ -72,6 +73,66 @@ class ViT(nn.Module):
         return self.head(self.norm(self.blocks(x))[:, 0])
 
 
+class TokenPerformer(nn.Module):
+    """T2T-ViT's token performer (Yuan et al. 2021, section 3.1 with Performer attention):
+    single-head attention through m = dim/2 positive random features, skip connection
+    through v (the width changes), then a residual MLP. Written for the benchmark from
+    the paper's description; the shapes and parameter count are T2T-ViT-7's."""
+
+    def __init__(self, dim, out, ratio=0.5, drop=0.1):
+        super().__init__()
+        self.m = int(out * ratio)
+        self.kqv = nn.Linear(dim, 3 * out)
+        self.proj = nn.Linear(out, out)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(out)
+        self.drop = nn.Dropout(drop)
+        self.mlp = nn.Sequential(nn.Linear(out, out), nn.GELU(), nn.Linear(out, out), nn.Dropout(drop))
+        self.w = nn.Parameter(nn.init.orthogonal_(torch.randn(self.m, out)) * self.m ** 0.5, requires_grad=False)
+
+    def features(self, x):
+        return torch.exp(x @ self.w.t() - (x * x).sum(-1, keepdim=True) / 2) / self.m ** 0.5
+
+    def forward(self, x):
+        k, q, v = self.kqv(self.norm1(x)).chunk(3, dim=-1)
+        kp, qp = self.features(k), self.features(q)
+        d = qp @ kp.sum(1).unsqueeze(-1)
+        y = (qp @ (kp.transpose(1, 2) @ v)) / (d + 1e-8)
+        y = v + self.drop(self.proj(y))
+        return y + self.mlp(self.norm2(y))
+
+
+class T2TViT7(nn.Module):
+    """T2T-ViT-7: soft splits 7/4, 3/2, 3/2 with token performers (width 64), then 7
+    blocks of width 256, 4 heads, MLP 2x, sinusoidal position table (not trained)."""
+
+    def __init__(self, img=224, classes=1000, d=256, depth=7, heads=4):
+        super().__init__()
+        self.splits = nn.ModuleList([nn.Unfold(7, stride=4, padding=2), nn.Unfold(3, stride=2, padding=1), nn.Unfold(3, stride=2, padding=1)])
+        self.attention1 = TokenPerformer(3 * 49, 64)
+        self.attention2 = TokenPerformer(64 * 9, 64)
+        self.project = nn.Linear(64 * 9, d)
+        n = (img // 16) ** 2
+        self.cls = nn.Parameter(torch.zeros(1, 1, d))
+        pos = torch.arange(n + 1).unsqueeze(1) / torch.pow(10000, 2 * (torch.arange(d) // 2) / d)
+        pos[:, 0::2], pos[:, 1::2] = torch.sin(pos[:, 0::2]), torch.cos(pos[:, 1::2])
+        # A frozen Parameter, as in the official model, so parameter counts compare.
+        self.pos = nn.Parameter(pos.unsqueeze(0), requires_grad=False)
+        self.blocks = nn.Sequential(*[Block(d, heads, mlp=2, qkv_bias=False) for _ in range(depth)])
+        self.norm = nn.LayerNorm(d, eps=1e-6)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, x):
+        b = x.shape[0]
+        x = self.attention1(self.splits[0](x).transpose(1, 2))
+        side = int(x.shape[1] ** 0.5)
+        x = self.attention2(self.splits[1](x.transpose(1, 2).reshape(b, 64, side, side)).transpose(1, 2))
+        side = int(x.shape[1] ** 0.5)
+        x = self.project(self.splits[2](x.transpose(1, 2).reshape(b, 64, side, side)).transpose(1, 2))
+        x = torch.cat([self.cls.expand(b, -1, -1), x], 1) + self.pos
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
 def timed(fn):
     for _ in range(a.warmup):
         fn()
@@ -85,7 +146,7 @@ def timed(fn):
 
 
 torch.manual_seed(0)
-model = ViT(a.img, a.patch, a.dim, a.depth, a.heads, a.classes).to(dev)
+model = (T2TViT7(a.img, a.classes) if a.arch == 't2t_vit_7' else ViT(a.img, a.patch, a.dim, a.depth, a.heads, a.classes)).to(dev)
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
 xb, yb = torch.randn(a.train_batch, 3, a.img, a.img, device=dev), torch.arange(a.train_batch, device=dev) % a.classes
 crit = nn.CrossEntropyLoss(label_smoothing=0.1)
@@ -121,6 +182,7 @@ out = {
     'torch': torch.__version__,
     'blas': loaded_blas(),
     'threads': torch.get_num_threads(),
+    'arch': a.arch,
     'params': sum(p.numel() for p in model.parameters()),
     'device': torch.cuda.get_device_name(0) if dev.type == 'cuda' else 'cpu',
     'train': {'batch': a.train_batch, 'secondsPerStep': statistics.median(train), 'imagesPerSecond': a.train_batch / statistics.median(train), 'times': train},

@@ -42,7 +42,7 @@ for (const run of r.runs) {
   );
 }
 lines.push('');
-if (r.growth) lines.push(`Tensor-count growth over ${r.growth.steps} training steps of the ${r.growth.model} model (batch ${r.growth.batch}): **${r.growth.growth}**.`, '');
+if (r.growth) lines.push(`Tensor-count growth over ${r.growth.steps} training steps of a ${r.growth.model} model (batch ${r.growth.batch}): **${r.growth.growth}**.`, '');
 if (r.pipeline) {
   lines.push('| data pipeline at 224 px (batch 64, crop + flip + normalise) | loader img/s | decode + resize at open, img/s | loader ÷ t2t_vit_7 training |', '|---|---|---|---|');
   for (const [name, p] of Object.entries(r.pipeline)) {

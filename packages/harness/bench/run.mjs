@@ -266,6 +266,11 @@ const results = {
   loadAtStart: load(),
   runs: [],
 };
+const dir = join(here, '..', 'bench-results');
+mkdirSync(dir, { recursive: true });
+const file = join(dir, `bench-${results.date.replace(/[:.]/g, '-')}.json`);
+/** Written after every stage, so a long run interrupted late keeps what it measured. */
+const save = () => writeFileSync(file, `${JSON.stringify({ ...results, loadAtEnd: load(), peakRssBytes: process.resourceUsage().maxRSS * 1024 }, null, 2)}\n`);
 // DeiT-Tiny's width, depth and heads on 32×32 inputs with 4×4 patches (perf-anchors Model A), as a spec so `train()` builds it.
 const deitSpec = {
   name: 'deit_tiny_sized_32',
@@ -280,10 +285,12 @@ if (wanted.has('deit')) {
   results.runs.push(
     await benchModel({ label: 'DeiT-Tiny-sized @32', ref: { name: deitSpec.name, spec: deitSpec }, make: makeDeit, trainBatch: 32, inferBatch: 64, size: 32, torchArgs: [] }),
   );
+  save();
   log(`tensor growth over ${growthSteps} steps`);
   const small = { ...deitSpec, name: 'vit_w32_d2_32', stem: { block: 'patch_embed', options: { patchSize: 4, embedDim: 32 } }, stages: [{ block: 'class_token' }, { block: 'transformer', depth: 2, options: { numHeads: 2, mlpRatio: 4 } }] };
   results.growth = { model: 'ViT @32 (width 32, 2 blocks; DeiT blocks)', ...(await growth(() => createModelFromSpec(small), 32, growthSteps)) };
 }
+save();
 if (wanted.has('t2t')) {
   if (listModels().includes('t2t_vit_7')) {
     results.runs.push(
@@ -304,6 +311,7 @@ if (wanted.has('t2t')) {
 for (const pending of ['UniFormer (small) @32', 'FAN (small) @32', 'FlexiViT (3 patch sizes)']) {
   results.runs.push({ label: pending, skipped: 'its plugin is not on main yet' });
 }
+save();
 results.pipeline = await pipeline(quick ? 64 : 512);
 const slowest224 = results.runs.find((r) => r.imgSize === 224 && r.train);
 if (slowest224) {
@@ -313,8 +321,5 @@ if (slowest224) {
 results.corruptions = benchCorruptions();
 results.peakRssBytes = process.resourceUsage().maxRSS * 1024;
 results.loadAtEnd = load();
-const dir = join(here, '..', 'bench-results');
-mkdirSync(dir, { recursive: true });
-const file = join(dir, `bench-${results.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 console.log(JSON.stringify({ file, loadAtStart: results.loadAtStart, loadAtEnd: results.loadAtEnd }));

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { decodeSafetensors, setBackend, tf } from '@tessera/core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { TRAIN_DEFAULTS, type TrainConfig } from '../src/config.js';
@@ -39,6 +40,18 @@ const weightsOf = (runDir: string): Record<string, Float32Array> => {
   const out = Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.dataSync() as Float32Array]));
   tf.dispose(Object.values(tensors));
   return out;
+};
+
+const FLEXI_SPEC = fileURLToPath(new URL('./fixtures/tiny-flexivit.json', import.meta.url));
+
+const expectSameTraining = async (one: string, two: string) => {
+  const [l1, l2] = [await trainLosses(one), await trainLosses(two)];
+  expect(l2).toHaveLength(l1.length);
+  l1.forEach((loss, i) => expect(Math.abs(l2[i]! - loss)).toBeLessThanOrEqual(1e-5));
+  const [w1, w2] = [weightsOf(one), weightsOf(two)];
+  let worst = 0;
+  for (const [name, values] of Object.entries(w1)) values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - w2[name]![i]!))));
+  expect(worst).toBeLessThanOrEqual(1e-5);
 };
 
 const trainLosses = async (runDir: string) => (await readMetrics(runDir)).filter((m) => m.type === 'train').map((m) => m.loss);
@@ -90,5 +103,24 @@ describe('data-parallel training', () => {
     expect(resumed.emaTop1).toBe(a.emaTop1);
     expect(weightsOf(split)).toEqual(weightsOf(whole));
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('--patch-sizes (a patch size drawn per step, sent to every worker) and --teacher (KL to the teacher, computed on the whole batch): 2 workers equal 1', async () => {
+    const flexi = { model: resolveModelRef(FLEXI_SPEC), trainSize: 24, batchSize: 8, seed: 5 } as const;
+    const teacherRun = tempDir('dp-teacher');
+    await train(config(teacherRun, { ...flexi, workers: 1 }));
+    const runs: Record<string, string> = {};
+    for (const workers of [1, 2]) {
+      runs[`sizes${workers}`] = tempDir(`dp-sizes${workers}`);
+      await train(config(runs[`sizes${workers}`]!, { ...flexi, workers, patchSizes: [2, 4, 8] }));
+      runs[`teacher${workers}`] = tempDir(`dp-distil${workers}`);
+      await train(config(runs[`teacher${workers}`]!, { ...flexi, workers, teacher: teacherRun, patchSizes: [4, 8] }));
+    }
+    const drawn = (await readMetrics(runs.sizes2!)).filter((m) => m.type === 'train').map((m) => (m as { patchSize?: number }).patchSize);
+    expect(new Set(drawn).size).toBeGreaterThan(1);
+    await expectSameTraining(runs.sizes1!, runs.sizes2!);
+    // A KL: never negative, whichever worker count.
+    for (const loss of await trainLosses(runs.teacher2!)) expect(loss).toBeGreaterThanOrEqual(-1e-6);
+    await expectSameTraining(runs.teacher1!, runs.teacher2!);
   });
 });

@@ -1,5 +1,6 @@
 import { tf } from '../tensor/tf.js';
 import { customGrad } from '../ops/gradient.js';
+import { wasmGelu, wasmGeluGrad } from '../ops/wasm-gelu.js';
 
 /*
  * Both GELUs carry their own derivative. Autodiff of the composite keeps every
@@ -16,10 +17,13 @@ const exactGelu = customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
   save([x]);
   return {
-    value: tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1))),
+    // On wasm one SIMD pass (ops/wasm-gelu.ts); elsewhere the composite.
+    value: wasmGelu(x) ?? tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1))),
     // d/dx x·Φ(x) = Φ(x) + x·φ(x)
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const xs = saved[0]!;
+      const fused = wasmGeluGrad(xs, dy);
+      if (fused) return fused;
       const cdf = tf.mul(tf.add(tf.erf(tf.mul(xs, Math.SQRT1_2)), 1), 0.5);
       const pdf = tf.mul(tf.exp(tf.mul(tf.square(xs), -0.5)), INV_SQRT_2PI);
       return tf.mul(dy, tf.add(cdf, tf.mul(xs, pdf)));

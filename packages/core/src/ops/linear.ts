@@ -28,7 +28,8 @@ const affine = customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const [x, w, b, save] = args as [tf.Tensor, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
   const x2 = flatten(x, w.shape[0]);
   save([x2, w]);
-  const value = unflatten(tf.add(tf.matMul(x2, w), b) as tf.Tensor2D, x.shape, w.shape[1]);
+  // The bias rides in the matmul (tfjs-wasm's _FusedMatMul hands it to XNNPACK): no separate Add pass over the output.
+  const value = unflatten(tf.fused.matMul({ a: x2, b: w, bias: b }), x.shape, w.shape[1]);
   return {
     value,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {

@@ -5,7 +5,11 @@
 // synthetic, cifar10 and folder data. Writes bench-results/bench-<time>.json;
 // `node bench/readme-table.mjs` turns a result file into the README's table.
 // Usage: node bench/run.mjs [--backend wasm] [--workers N] [--quick] [--no-torch]
-//        [--models deit,t2t] [--growth-steps 1000] [--reps 5] [--warmup 2] [--corruptions-only]
+//        [--models deit,t2t,uniformer,fan,flexivit] [--growth-steps 1000] [--reps 5] [--warmup 2] [--corruptions-only]
+// PyTorch for the UniFormer and FAN rows runs the official modules (bench/torch_official.py):
+// BENCH_UNIFORMER_PY=<Sense-X/UniFormer image_classification/models/uniformer.py>,
+// BENCH_FAN_DIR=<NVlabs/FAN checkout> and BENCH_TIMM_DIR=<folder holding timm 0.5.4's `timm`>;
+// without them those PyTorch columns say what is missing.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
@@ -13,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PNG } from 'pngjs';
-import { createModel, createModelFromSpec, getBackend, listModels, oneHot, Rng, setBackend, softTargetCrossEntropy, tf } from '@tessera/core';
+import { createModel, createModelFromSpec, gelu, getBackend, listModels, oneHot, Rng, setBackend, softTargetCrossEntropy, tf } from '@tessera/core';
 import { ALL_CORRUPTIONS, AdamW, BatchLoader, corruptImage, HARNESS_VERSION, loadPlugins, openDataset, readMetrics, TRAIN_DEFAULTS, train } from '../dist/index.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -23,7 +27,7 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: String(availableParallelism()) },
     quick: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
-    models: { type: 'string', default: 'deit,t2t' },
+    models: { type: 'string', default: 'deit,t2t,uniformer,fan,flexivit' },
     'growth-steps': { type: 'string' },
     reps: { type: 'string' },
     warmup: { type: 'string' },
@@ -96,7 +100,7 @@ async function trainerThroughput(ref, { batch, size, workerCount }) {
   return { batch, workers: workerCount, imagesPerSecond: median(perStep), perStep, load: { before: loadBefore, after: load() } };
 }
 
-function torchRun(extra) {
+function torchRun(extra, script = 'torch_vit.py') {
   if (args['no-torch']) return { skipped: 'disabled with --no-torch' };
   const python = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
   // Debian's python3-torch links whichever libblas.so.3 the alternatives select; the OpenMP
@@ -105,7 +109,7 @@ function torchRun(extra) {
   const env = { ...process.env };
   if (!env.LD_LIBRARY_PATH && spawnSync('test', ['-d', openmp]).status === 0) env.LD_LIBRARY_PATH = openmp;
   const loadBefore = load();
-  const r = spawnSync(python, [join(here, 'torch_vit.py'), '--reps', String(reps), '--warmup', String(warmup), ...extra], { encoding: 'utf8', timeout: 1_800_000, env });
+  const r = spawnSync(python, [join(here, script), '--reps', String(reps), '--warmup', String(warmup), ...extra], { encoding: 'utf8', timeout: 1_800_000, env });
   if (r.error) return { skipped: `${python} not runnable: ${r.error.message}` };
   if (r.status !== 0) return { skipped: `PyTorch run failed: ${(r.stderr || '').trim().split('\n').slice(-1)[0]}` };
   return { ...JSON.parse(r.stdout.trim().split('\n').pop()), load: { before: loadBefore, after: load() } };
@@ -121,6 +125,7 @@ async function benchModel({ label, ref, make, trainBatch, inferBatch, size, torc
   const before = tf.memory().numTensors;
   const profile = await tf.profile(step);
   out.peakTensorBytes = profile.peakBytes;
+  out.profile = kernelProfile(profile);
   out.tensorGrowthPerStep = tf.memory().numTensors - before;
   dispose();
   const images = tf.randomNormal([inferBatch, size, size, 3], 0, 1, 'float32', 1);
@@ -140,13 +145,83 @@ async function benchModel({ label, ref, make, trainBatch, inferBatch, size, torc
   out.trainParallel = workers > 1 ? await trainerThroughput(ref, { batch: trainBatch, size, workerCount: workers }) : undefined;
   if (out.trainParallel) out.parallelSpeedup = out.trainParallel.imagesPerSecond / out.train.imagesPerSecond;
   log(`${label}: PyTorch`);
-  out.torch = torchRun([...torchArgs, '--train-batch', String(trainBatch), '--infer-batch', String(inferBatch)]);
+  out.torch = typeof torchArgs === 'string' ? { skipped: torchArgs } : torchRun([...torchArgs.args, '--train-batch', String(trainBatch), '--infer-batch', String(inferBatch)], torchArgs.script);
   if (out.torch.train) {
     const best = Math.max(out.train.imagesPerSecond, out.trainParallel?.imagesPerSecond ?? 0);
     out.ratioToTorch = { train: best / out.torch.train.imagesPerSecond, infer: out.infer.imagesPerSecond / out.torch.infer.imagesPerSecond };
   }
   log(`${label}: ${JSON.stringify({ train: out.train.imagesPerSecond, parallel: out.trainParallel?.imagesPerSecond, infer: out.infer.imagesPerSecond, torch: out.torch.skipped ?? [out.torch.train.imagesPerSecond, out.torch.infer.imagesPerSecond] })}`);
   return out;
+}
+
+/**
+ * Kernel time of one profiled training step by kernel, largest first. Custom ops
+ * appear as 'unnamed scope' and enclose their own kernels, so shares are of the sum
+ * of named kernels only.
+ */
+function kernelProfile(profile) {
+  const by = new Map();
+  for (const k of profile.kernels) {
+    if (k.name === 'unnamed scope' || k.name.endsWith('__op')) continue;
+    const e = by.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += k.kernelTimeMs;
+    e.calls += 1;
+    by.set(k.name, e);
+  }
+  const total = [...by.values()].reduce((s, e) => s + e.ms, 0);
+  return {
+    kernelMs: Math.round(total),
+    kernels: [...by.entries()]
+      .sort((a, b) => b[1].ms - a[1].ms)
+      .slice(0, 12)
+      .map(([name, e]) => ({ name, ms: Math.round(e.ms), share: Math.round((1000 * e.ms) / total) / 1000, calls: e.calls })),
+  };
+}
+
+/**
+ * Before/after of core's wasm GELU kernel on the DeiT-Tiny-sized model's MLP
+ * activations ([32·65, 768]): the tfjs composite it replaced (forward: 4 kernels;
+ * gradient: 9) against \`gelu\` (one SIMD pass each way), forward + gradient, median ms.
+ */
+async function geluBeforeAfter() {
+  const x = tf.randomNormal([32 * 65, 768], 0, 1, 'float32', 1);
+  const dy = tf.randomNormal([32 * 65, 768], 0, 1, 'float32', 2);
+  // The previous exactGelu (core/src/nn/activation.ts before the kernel): the same custom gradient, built from tfjs kernels.
+  const previous = tf.customGrad((t, save) => {
+    save([t]);
+    return {
+      value: tf.tidy(() => tf.mul(tf.mul(t, 0.5), tf.add(tf.erf(tf.mul(t, Math.SQRT1_2)), 1))),
+      gradFunc: (d, [xs]) =>
+        tf.tidy(() => {
+          const cdf = tf.mul(tf.add(tf.erf(tf.mul(xs, Math.SQRT1_2)), 1), 0.5);
+          const pdf = tf.mul(tf.exp(tf.mul(tf.square(xs), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+          return tf.mul(d, tf.add(cdf, tf.mul(xs, pdf)));
+        }),
+    };
+  });
+  const forwardAndGradient = (f) => {
+    const g = tf.grad((t) => tf.sum(tf.mul(f(t), dy)));
+    return () => tf.tidy(() => [f(x), g(x)]);
+  };
+  const composite = forwardAndGradient(previous);
+  const fused = forwardAndGradient(gelu);
+  const time = async (f) => {
+    const ts = await timeRuns(async () => {
+      const ys = f();
+      await Promise.all(ys.map((y) => y.data()));
+      tf.dispose(ys);
+    }, 7, 2);
+    return median(ts) * 1000;
+  };
+  const loadBefore = load();
+  // Same values (within the kernel's stated tolerance), checked here so the timing compares like with like.
+  const [a, b] = [composite(), fused()];
+  const maxDiff = Math.max(...(await Promise.all(a.map((t, i) => tf.max(tf.abs(tf.sub(t, b[i]))).data()))).map((v) => v[0]));
+  tf.dispose([...a, ...b]);
+  const before = await time(composite);
+  const after = await time(fused);
+  tf.dispose([x, dy]);
+  return { shape: [32 * 65, 768], compositeMs: before, kernelMs: after, speedup: before / after, maxAbsDiff: maxDiff, load: { before: loadBefore, after: load() } };
 }
 
 /**
@@ -283,9 +358,15 @@ const deitSpec = {
 const makeDeit = () => createModelFromSpec(deitSpec);
 if (wanted.has('deit')) {
   results.runs.push(
-    await benchModel({ label: 'DeiT-Tiny-sized @32', ref: { name: deitSpec.name, spec: deitSpec }, make: makeDeit, trainBatch: 32, inferBatch: 64, size: 32, torchArgs: [] }),
+    await benchModel({ label: 'DeiT-Tiny-sized @32', ref: { name: deitSpec.name, spec: deitSpec }, make: makeDeit, trainBatch: 32, inferBatch: 64, size: 32, torchArgs: { args: [] } }),
   );
   save();
+  if (getBackend() === 'wasm') {
+    log('GELU kernel before/after');
+    results.geluKernel = await geluBeforeAfter();
+    log(`GELU: ${JSON.stringify(results.geluKernel)}`);
+    save();
+  }
   log(`tensor growth over ${growthSteps} steps`);
   const small = { ...deitSpec, name: 'vit_w32_d2_32', stem: { block: 'patch_embed', options: { patchSize: 4, embedDim: 32 } }, stages: [{ block: 'class_token' }, { block: 'transformer', depth: 2, options: { numHeads: 2, mlpRatio: 4 } }] };
   results.growth = { model: 'ViT @32 (width 32, 2 blocks; DeiT blocks)', ...(await growth(() => createModelFromSpec(small), 32, growthSteps)) };
@@ -301,15 +382,90 @@ if (wanted.has('t2t')) {
         trainBatch: 8,
         inferBatch: 8,
         size: 224,
-        torchArgs: ['--arch', 't2t_vit_7', '--img', '224', '--classes', '10'],
+        torchArgs: { args: ['--arch', 't2t_vit_7', '--img', '224', '--classes', '10'] },
       }),
     );
   } else {
     results.runs.push({ label: 't2t_vit_7 @224', skipped: 'install @tessera/plugin-t2t to benchmark it' });
   }
 }
-for (const pending of ['UniFormer (small) @32', 'FAN (small) @32', 'FlexiViT (3 patch sizes)']) {
-  results.runs.push({ label: pending, skipped: 'its plugin is not on main yet' });
+/** PyTorch arguments for the official UniFormer/FAN modules, or why that column is skipped. */
+function officialTorch(arch) {
+  const env = process.env;
+  if (arch === 'uniformer_small') {
+    if (!env.BENCH_UNIFORMER_PY) return 'set BENCH_UNIFORMER_PY to the official uniformer.py (Sense-X/UniFormer image_classification/models/uniformer.py)';
+    return { script: 'torch_official.py', args: ['--arch', arch, '--uniformer', env.BENCH_UNIFORMER_PY, '--img', '32', '--classes', '10'] };
+  }
+  if (!env.BENCH_FAN_DIR || !env.BENCH_TIMM_DIR) return 'set BENCH_FAN_DIR (an NVlabs/FAN checkout) and BENCH_TIMM_DIR (the folder holding timm 0.5.4)';
+  return { script: 'torch_official.py', args: ['--arch', arch, '--fan', env.BENCH_FAN_DIR, '--timm', env.BENCH_TIMM_DIR, '--img', '32', '--classes', '10'] };
+}
+if (wanted.has('uniformer')) {
+  if (listModels().includes('uniformer_small')) {
+    // The official uniformer_small (21.0 M parameters at 10 classes) on 32 px: 4×4 patches, then 2×2 downsamplings (8, 4, 2, 1 px grids).
+    results.runs.push(
+      await benchModel({
+        label: 'uniformer_small @32',
+        ref: { name: 'uniformer_small' },
+        make: () => createModel('uniformer_small', { imgSize: 32, numClasses: 10 }),
+        trainBatch: 32,
+        inferBatch: 64,
+        size: 32,
+        torchArgs: officialTorch('uniformer_small'),
+      }),
+    );
+  } else {
+    results.runs.push({ label: 'uniformer_small @32', skipped: 'install @tessera/plugin-uniformer to benchmark it' });
+  }
+  save();
+}
+if (wanted.has('fan')) {
+  let fanViTSpec;
+  try {
+    ({ fanViTSpec } = await import('@tessera/plugin-fan'));
+  } catch {
+    results.runs.push({ label: 'FAN-ViT-Tiny p4 @32', skipped: 'install @tessera/plugin-fan to benchmark it' });
+  }
+  if (fanViTSpec) {
+    // fan_tiny_12_p16_224's width, depth and heads with ConvPatchEmbed's 4×4 variant (fan.py supports 16, 8, 4), so 32 px gives 8×8 tokens.
+    const spec = fanViTSpec('fan_tiny_12_p4_32', { embedDim: 192, depth: 12, numHeads: 4, patchSize: 4 }, { imgSize: 32, numClasses: 10 });
+    results.runs.push(
+      await benchModel({ label: 'FAN-ViT-Tiny p4 @32', ref: { name: spec.name, spec }, make: () => createModelFromSpec(spec), trainBatch: 32, inferBatch: 64, size: 32, torchArgs: officialTorch('fan_tiny_p4') }),
+    );
+    save();
+  }
+}
+if (wanted.has('flexivit')) {
+  if (listModels().includes('flexivit_small')) {
+    // FlexiViT's parameterisation (big_vision: a 32×32 kernel and a 7×7 position table, PI-resized and resampled on
+    // every call) at DeiT-Tiny's width, depth and heads on 32 px, at three patch sizes. PyTorch: a ViT built at that patch size.
+    for (const patchSize of [4, 8, 16]) {
+      const spec = {
+        name: `flexivit_tiny_sized_p${patchSize}_32`,
+        imgSize: 32,
+        numClasses: 10,
+        stem: { block: 'flexi_patch_embed', name: '', options: { patchSize, embedDim: 192, kernelSize: 32, posEmbedGrid: 7, convention: 'big_vision' } },
+        stages: [
+          { block: 'class_token', name: '', options: { posEmbed: 'none' } },
+          { block: 'transformer', name: 'blocks', depth: 12, options: { numHeads: 3 } },
+        ],
+        head: { block: 'classifier', name: '', options: { numClasses: 10, pool: 'token', norm: 'layer' } },
+      };
+      results.runs.push(
+        await benchModel({
+          label: `FlexiViT (DeiT-Tiny-sized) p${patchSize} @32`,
+          ref: { name: spec.name, spec },
+          make: () => createModelFromSpec(spec),
+          trainBatch: 32,
+          inferBatch: 64,
+          size: 32,
+          torchArgs: { script: 'torch_vit.py', args: ['--patch', String(patchSize)] },
+        }),
+      );
+      save();
+    }
+  } else {
+    results.runs.push({ label: 'FlexiViT (3 patch sizes)', skipped: 'install @tessera/plugin-flexivit to benchmark it' });
+  }
 }
 save();
 results.pipeline = await pipeline(quick ? 64 : 512);

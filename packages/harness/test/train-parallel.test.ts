@@ -17,9 +17,11 @@ import { tempDir, TINY_SPEC } from './helpers.js';
  * order, so losses and weights agree within float tolerance; for a given N a run is
  * exactly reproducible, resumable and leak-free.
  */
+const tinySpec = await resolveModelRef(TINY_SPEC);
+
 const config = (out: string, overrides: Partial<TrainConfig> = {}): TrainConfig => ({
   ...TRAIN_DEFAULTS,
-  model: resolveModelRef(TINY_SPEC),
+  model: tinySpec,
   plugins: [],
   data: 'synthetic',
   trainSize: 32,
@@ -106,7 +108,7 @@ describe('data-parallel training', () => {
   });
 
   test('--patch-sizes (a patch size drawn per step, sent to every worker) and --teacher (KL to the teacher, computed on the whole batch): 2 workers equal 1', async () => {
-    const flexi = { model: resolveModelRef(FLEXI_SPEC), trainSize: 24, batchSize: 8, seed: 5 } as const;
+    const flexi = { model: await resolveModelRef(FLEXI_SPEC), trainSize: 24, batchSize: 8, seed: 5 } as const;
     const teacherRun = tempDir('dp-teacher');
     await train(config(teacherRun, { ...flexi, workers: 1 }));
     const runs: Record<string, string> = {};

@@ -13,9 +13,11 @@ import { tempDir, TINY_SPEC } from './helpers.js';
  * packages). Outside CI a machine that cannot create any adapter skips, saying why;
  * in CI (CI=true) it fails instead.
  */
+const tinySpec = await resolveModelRef(TINY_SPEC);
+
 const config = (out: string, overrides: Partial<TrainConfig>): TrainConfig => ({
   ...TRAIN_DEFAULTS,
-  model: resolveModelRef(TINY_SPEC),
+  model: tinySpec,
   plugins: [],
   data: 'synthetic',
   trainSize: 16,

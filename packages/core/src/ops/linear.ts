@@ -29,7 +29,7 @@ const affine = customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const x2 = flatten(x, w.shape[0]);
   save([x2, w]);
   // The bias rides in the matmul (tfjs-wasm's _FusedMatMul hands it to XNNPACK): no separate Add pass over the output.
-  const value = unflatten(tf.fused.matMul({ a: x2, b: w, bias: b }), x.shape, w.shape[1]);
+  const value = unflatten(tf.fused.matMul({ a: x2, b: w, bias: b }) as tf.Tensor2D, x.shape, w.shape[1]);
   return {
     value,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {

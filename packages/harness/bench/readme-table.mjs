@@ -42,7 +42,24 @@ for (const run of r.runs) {
   );
 }
 lines.push('');
-if (r.growth) lines.push(`Tensor-count growth over ${r.growth.steps} training steps of a ${r.growth.model} model (batch ${r.growth.batch}): **${r.growth.growth}**.`, '');
+for (const g of r.growthByFamily ?? (r.growth ? [r.growth] : [])) lines.push(`Tensor-count growth over ${g.steps} training steps of a ${g.model} model (batch ${g.batch}): **${g.growth}**.`, '');
+if (r.geluKernel) {
+  const g = r.geluKernel;
+  lines.push(
+    `GELU on wasm, forward + gradient on [${g.shape.join(', ')}] (the DeiT-Tiny-sized model's MLP activations at batch 32): tfjs composite ${g.compositeMs.toFixed(1)} ms, core's SIMD kernel ${g.kernelMs.toFixed(1)} ms (${g.speedup.toFixed(2)}×; largest difference ${g.maxAbsDiff.toExponential(1)}).`,
+    '',
+  );
+}
+const deit = r.runs.find((x) => x.profile && x.label.startsWith('DeiT'));
+if (deit) {
+  lines.push(
+    `Where a ${deit.label} training step goes on ${r.backend} (tf.profile, share of kernel time): ${deit.profile.kernels
+      .slice(0, 8)
+      .map((k) => `${k.name} ${(k.share * 100).toFixed(0)}%`)
+      .join(', ')}.`,
+    '',
+  );
+}
 if (r.pipeline) {
   lines.push('| data pipeline at 224 px (batch 64, crop + flip + normalise) | loader img/s | decode + resize at open, img/s | loader ÷ t2t_vit_7 training |', '|---|---|---|---|');
   for (const [name, p] of Object.entries(r.pipeline)) {

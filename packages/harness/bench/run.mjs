@@ -370,6 +370,7 @@ if (wanted.has('deit')) {
   log(`tensor growth over ${growthSteps} steps`);
   const small = { ...deitSpec, name: 'vit_w32_d2_32', stem: { block: 'patch_embed', options: { patchSize: 4, embedDim: 32 } }, stages: [{ block: 'class_token' }, { block: 'transformer', depth: 2, options: { numHeads: 2, mlpRatio: 4 } }] };
   results.growth = { model: 'ViT @32 (width 32, 2 blocks; DeiT blocks)', ...(await growth(() => createModelFromSpec(small), 32, growthSteps)) };
+  results.growthByFamily = [results.growth];
 }
 save();
 if (wanted.has('t2t')) {
@@ -413,6 +414,11 @@ if (wanted.has('uniformer')) {
         torchArgs: officialTorch('uniformer_small'),
       }),
     );
+    save();
+    const { uniformerSpec } = await import('@tessera/plugin-uniformer');
+    const smallU = uniformerSpec('uniformer_w16_32', { depths: [1, 1, 1, 1], dims: [16, 32, 32, 32], headDim: 16, mlpRatio: 2, convStem: false, layerScale: null }, { imgSize: 32, numClasses: 10 });
+    log(`tensor growth over ${growthSteps} steps (UniFormer blocks)`);
+    (results.growthByFamily ??= []).push({ model: 'UniFormer @32 (widths 16-32, 1 block per stage)', ...(await growth(() => createModelFromSpec(smallU), 32, growthSteps)) });
   } else {
     results.runs.push({ label: 'uniformer_small @32', skipped: 'install @tessera/plugin-uniformer to benchmark it' });
   }
@@ -431,6 +437,10 @@ if (wanted.has('fan')) {
     results.runs.push(
       await benchModel({ label: 'FAN-ViT-Tiny p4 @32', ref: { name: spec.name, spec }, make: () => createModelFromSpec(spec), trainBatch: 32, inferBatch: 64, size: 32, torchArgs: officialTorch('fan_tiny_p4') }),
     );
+    save();
+    const smallF = fanViTSpec('fan_w32_d2_32', { embedDim: 32, depth: 2, numHeads: 2, patchSize: 4 }, { imgSize: 32, numClasses: 10 });
+    log(`tensor growth over ${growthSteps} steps (FAN blocks)`);
+    (results.growthByFamily ??= []).push({ model: 'FAN-ViT @32 (width 32, 2 FAN blocks + 2 class-attention blocks)', ...(await growth(() => createModelFromSpec(smallF), 32, growthSteps)) });
     save();
   }
 }

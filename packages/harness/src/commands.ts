@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError as FlagError, Option } from 'commander';
 import { BACKENDS, getBackend, InvalidArgumentError, registry, setBackend, TesseraError, type BackendChoice } from '@tessera/core';
 import { parseAugmentList } from './augment.js';
+import { addCheckCommand } from './check.js';
 import { TRAIN_DEFAULTS, type AugmentSpec, type TrainConfig } from './config.js';
 import { DEMO_EXPECTED_TOP1, demoConfig } from './demo.js';
 import { HARNESS_VERSION } from './environment.js';
@@ -489,7 +490,9 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
       }
     });
 
-  addRobustnessCommand(program, { io, fail: (json, error) => fail(io, json, error), setExitCode: (code) => (exitCode = code), integer, pluginOption, backendOption });
+  const context = { io, fail: (json: boolean, error: unknown) => fail(io, json, error), setExitCode: (code: number) => (exitCode = code), integer, pluginOption, backendOption };
+  addRobustnessCommand(program, context);
+  addCheckCommand(program, context);
 
   try {
     await program.parseAsync([...argv]);

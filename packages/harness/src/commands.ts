@@ -6,7 +6,7 @@ import { BACKENDS, getBackend, InvalidArgumentError, registry, setBackend, Tesse
 import { parseAugmentList } from './augment.js';
 import { addCheckCommand } from './check.js';
 import { TRAIN_DEFAULTS, type AugmentSpec, type TrainConfig } from './config.js';
-import { DEMO_EXPECTED_TOP1, demoConfig } from './demo.js';
+import { DEMO_EXPECTED_TOP1, demoConfig, loadDemoPlugins } from './demo.js';
 import { HARNESS_VERSION } from './environment.js';
 import { evaluateRun, NonFiniteResultError } from './evaluate-run.js';
 import { describeModel, formatModelInfo } from './info.js';
@@ -472,6 +472,7 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
       try {
         await setBackend(flags.backend);
         await loadPlugins([], { warn: io.err });
+        await loadDemoPlugins(io.err);
         const config = demoConfig(resolve(flags.out), {
           backend: flags.backend,
           ...(flags.epochs ? { epochs: flags.epochs } : {}),

@@ -1,5 +1,31 @@
-import { registry } from '@tessera/core';
+import { registry, use } from '@tessera/core';
 import { TRAIN_DEFAULTS, type TrainConfig } from './config.js';
+import { pluginsOf } from './plugins.js';
+
+/** What the demo uses when installed, and what it falls back to without it. */
+export const DEMO_PLUGINS: ReadonlyArray<{ readonly name: string; readonly role: string; readonly fallback: string }> = [
+  { name: '@tessera/plugin-t2t', role: 'the T2T stem', fallback: "ViT's patch embedding" },
+  { name: '@tessera/plugin-transmix', role: 'TransMix', fallback: 'Mixup/CutMix' },
+];
+
+/**
+ * Registers the plugins the demo uses when they are installed beside the harness
+ * (the harness depends on no plugin), and says, for each one missing, what the demo
+ * does instead and how to install it. Returns the names it could not find.
+ */
+export async function loadDemoPlugins(warn: (line: string) => void, plugins = DEMO_PLUGINS): Promise<string[]> {
+  const missing: string[] = [];
+  for (const { name, role, fallback } of plugins) {
+    if (registry.listPlugins().some((p) => p.name === name)) continue;
+    try {
+      for (const plugin of pluginsOf((await import(name)) as Record<string, unknown>)) use(plugin);
+    } catch {
+      missing.push(name);
+      warn(`demo: ${name} is not installed, so the demo uses ${fallback} instead of ${role}; for the full demo: npm install ${name}`);
+    }
+  }
+  return missing;
+}
 
 /** The accuracy the README states for `tessera demo` (validation top-1 on synthetic, measured on 2 CPU cores with wasm). */
 export const DEMO_EXPECTED_TOP1 = 0.9;

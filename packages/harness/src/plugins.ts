@@ -46,8 +46,34 @@ export function projectManifest(cwd: string): string | undefined {
   }
 }
 
-/** Plugin packages a package.json declares (dependencies, devDependencies, optionalDependencies). */
-export function declaredPlugins(manifest: string): string[] {
+/** The package.json of an installed dependency, found as Node finds packages: node_modules folders from `from` upwards. */
+function installedManifest(name: string, from: string): string | undefined {
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name, 'package.json');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** True when an installed package says it is a Tessera plugin: the `tessera-plugin` keyword in its package.json. */
+export function hasPluginKeyword(name: string, from: string): boolean {
+  const manifest = installedManifest(name, from);
+  if (!manifest) return false;
+  try {
+    const keywords = (JSON.parse(readFileSync(manifest, 'utf8')) as { keywords?: unknown }).keywords;
+    return Array.isArray(keywords) && keywords.includes('tessera-plugin');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Plugin packages a package.json declares in `fields` (by default dependencies,
+ * devDependencies, optionalDependencies): those named as plugins by convention
+ * (`@tessera/plugin-*`, `tessera-plugin-*`) and installed ones whose package.json
+ * carries the `tessera-plugin` keyword.
+ */
+export function declaredPlugins(manifest: string, fields: readonly string[] = ['dependencies', 'devDependencies', 'optionalDependencies']): string[] {
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(readFileSync(manifest, 'utf8')) as Record<string, unknown>;
@@ -55,9 +81,10 @@ export function declaredPlugins(manifest: string): string[] {
     throw new CompositionError(`cannot read the project's ${manifest} to find its plugins: ${(error as Error).message}`);
   }
   const names = new Set<string>();
-  for (const field of ['dependencies', 'devDependencies', 'optionalDependencies']) {
+  for (const field of fields) {
     const deps = json[field];
-    if (deps && typeof deps === 'object') for (const name of Object.keys(deps)) if (isPluginPackageName(name)) names.add(name);
+    if (!deps || typeof deps !== 'object') continue;
+    for (const name of Object.keys(deps)) if (isPluginPackageName(name) || hasPluginKeyword(name, dirname(manifest))) names.add(name);
   }
   return [...names].sort();
 }
@@ -66,16 +93,22 @@ export function declaredPlugins(manifest: string): string[] {
 const HARNESS_MANIFEST = fileURLToPath(new URL('../package.json', import.meta.url));
 
 /**
- * The plugin packages to load: those the harness itself depends on, and those the
- * current project declares in its package.json, each resolved from the package.json
- * that declares it. Nothing else found on disk is imported: a package merely present
- * in some node_modules folder (of this or a parent directory) never runs.
+ * The plugin packages to load: those the current project declares in its
+ * package.json (see declaredPlugins), and any the harness itself lists as a
+ * runtime dependency (it lists none: install only the plugins you need), each
+ * resolved from the package.json that declares it. Nothing else found on disk is
+ * imported: a package merely present in some node_modules folder never runs.
  */
 export function discoverPluginPackages(cwd = process.cwd()): Array<{ name: string; from: string }> {
   const seen = new Map<string, string>();
-  const manifests = [HARNESS_MANIFEST, projectManifest(cwd)].filter((m): m is string => m !== undefined);
-  for (const manifest of manifests) {
-    for (const name of declaredPlugins(manifest)) if (!seen.has(name)) seen.set(name, manifest);
+  const project = projectManifest(cwd);
+  const sources: Array<[string, readonly string[] | undefined]> = [
+    ...(project ? [[project, undefined] as [string, undefined]] : []),
+    // The harness's development dependencies are not installed for its users: only what it needs at run time counts.
+    [HARNESS_MANIFEST, ['dependencies', 'optionalDependencies']],
+  ];
+  for (const [manifest, fields] of sources) {
+    for (const name of declaredPlugins(manifest, fields)) if (!seen.has(name)) seen.set(name, manifest);
   }
   return [...seen].map(([name, from]) => ({ name, from }));
 }

@@ -65,7 +65,7 @@ export { ClassifierHead, classifierBlock, classifierOptions, type ClassifierOpti
 export { classTokenAttention, VisionModel, stageInfo, type ForwardOptions, type ForwardOverrides, type ModelConfig, type StageInfo } from './models/vision-model.js';
 export { deitModels, IMAGENET_MEAN, IMAGENET_STD } from './models/deit.js';
 export { sinusoidPositionEmbedding } from './nn/position.js';
-export { describeIssuePath, optionNames, parseBlockOptions, parseModelOptions, resolveImgSize } from './compose/options.js';
+export { describeIssuePath, modelOptions, optionNames, parseBlockOptions, parseModelOptions, resolveImgSize } from './compose/options.js';
 
 // Plugins, registry and composition
 export {

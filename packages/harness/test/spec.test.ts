@@ -37,6 +37,14 @@ describe('tessera spec', () => {
     }
   });
 
+  test("every named model refuses an unknown or out-of-range option by name (core's modelOptions, extended per family)", () => {
+    for (const name of listModels()) {
+      expect(() => registry.modelSpec(name, { numClass: 10 }), name).toThrow(/numClass/);
+      expect(() => registry.modelSpec(name, { dropPathRate: 1 }), name).toThrow(`${name} option dropPathRate = 1 is not accepted`);
+      expect(() => registry.modelSpec(name, { imgSize: [32] as never }), name).toThrow(`${name} option imgSize`);
+    }
+  });
+
   test('built from the file, the smallest model of each family has the same keys, shapes, count and logits', async () => {
     const dir = tempDir('spec-build');
     const images = tf.randomNormal([1, 32, 32, 3], 0, 1, 'float32', 5) as tf.Tensor4D;

@@ -1,18 +1,8 @@
-import { IMAGENET_MEAN, IMAGENET_STD, parseModelOptions, tf, z, type ModelDefinition, type ModelOptions, type ModelSpecInput } from '@tessera/core';
+import { IMAGENET_MEAN, IMAGENET_STD, modelOptions, parseModelOptions, tf, z, type ModelDefinition, type ModelOptions, type ModelSpecInput } from '@tessera/core';
 
 const PAPER = 'Zhou et al., Understanding the Robustness in Vision Transformers (FAN), ICML 2022';
 
-const fanModelOptions = z
-  .object({
-    numClasses: z.number().int().min(1).optional(),
-    imgSize: z.union([z.number().int().min(1), z.tuple([z.number().int().min(1), z.number().int().min(1)])]).optional(),
-    inChannels: z.number().int().min(1).optional(),
-    dropRate: z.number().min(0).lt(1).optional(),
-    attnDropRate: z.number().min(0).lt(1).optional(),
-    dropPathRate: z.number().min(0).lt(1).optional(),
-    seed: z.number().int().optional(),
-  })
-  .strict();
+const fanModelOptions = modelOptions;
 type FanModelOptions = z.infer<typeof fanModelOptions>;
 // Options every FAN spec builder accepts (timm's create_model kwargs): numClasses, imgSize, inChannels, dropRate, attnDropRate, dropPathRate, seed.
 

@@ -1,5 +1,6 @@
 import {
   InvalidArgumentError,
+  modelOptions,
   parseModelOptions,
   resamplePatchEmbed,
   PATCH_RESAMPLE_PRESETS,
@@ -30,13 +31,8 @@ export const FLEXIVIT_DEFAULTS = {
 /** The ten patch sizes of the paper at 240 px (seqhw 30…5, shared/docs/papers.md §4.1). */
 export const PAPER_PATCH_SIZES = [8, 10, 12, 15, 16, 20, 24, 30, 40, 48] as const;
 
-const flexiModelOptions = z.strictObject({
-  numClasses: z.number().int().min(1).optional(),
-  imgSize: z.union([z.number().int().min(1), z.tuple([z.number().int().min(1), z.number().int().min(1)])]).optional(),
-  inChannels: z.number().int().min(1).optional(),
-  dropRate: z.number().min(0).lt(1).optional(),
-  dropPathRate: z.number().min(0).lt(1).optional(),
-  seed: z.number().int().optional(),
+// No attention dropout: timm's FlexiViT configs set none, and the flexivit_* specs do not pass one.
+const flexiModelOptions = modelOptions.omit({ attnDropRate: true }).extend({
   /** Patch size of a call without an override (timm's `patch_size`, default 16). */
   patchSize: z.number().int().min(1).optional(),
   /** 'timm' (default): the kernel is stored at patchSize and the position table on the img/patch grid, as timm's models. 'big_vision': 32 and 7×7, as the released .npz files. */

@@ -3,6 +3,7 @@ import {
   IMAGENET_STD,
   InvalidArgumentError,
   loadTorchStateDict,
+  modelOptions,
   parseModelOptions,
   resolveImgSize,
   StateDictError,
@@ -126,14 +127,7 @@ export function t2tVitSpec(config: T2TViTConfig): ModelSpecInput {
   };
 }
 
-const t2tModelOptions = z.strictObject({
-  numClasses: z.number().int().min(1).optional(),
-  imgSize: z.union([z.number().int().min(1), z.tuple([z.number().int().min(1), z.number().int().min(1)])]).optional(),
-  inChannels: z.number().int().min(1).optional(),
-  dropRate: z.number().min(0).lt(1).optional(),
-  attnDropRate: z.number().min(0).lt(1).optional(),
-  dropPathRate: z.number().min(0).lt(1).optional(),
-  seed: z.number().int().optional(),
+const t2tModelOptions = modelOptions.extend({
   /** 'embed' for the released checkpoints (embed_dim^-0.5); default 'head' (head_dim^-0.5). */
   qkScale: z.union([z.number().positive(), z.enum(['head', 'embed'])]).optional(),
 });

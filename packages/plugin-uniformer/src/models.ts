@@ -1,4 +1,4 @@
-import { IMAGENET_MEAN, IMAGENET_STD, parseModelOptions, z, type ModelDefinition, type ModelOptions, type ModelSpecInput } from '@tessera/core';
+import { IMAGENET_MEAN, IMAGENET_STD, modelOptions, parseModelOptions, z, type ModelDefinition, type ModelOptions, type ModelSpecInput } from '@tessera/core';
 
 const PAPER = 'Li et al., UniFormer: Unified Transformer for Efficient Spatiotemporal Representation Learning / Unifying Convolution and Self-attention for Visual Recognition, ICLR 2022';
 
@@ -15,19 +15,10 @@ export interface UniFormerConfig {
   readonly layerScale: number | null;
 }
 
-export const uniformerModelOptions = z
-  .object({
-    numClasses: z.number().int().min(1).optional(),
-    imgSize: z.union([z.number().int().min(1), z.tuple([z.number().int().min(1), z.number().int().min(1)])]).optional(),
-    inChannels: z.number().int().min(1).optional(),
-    dropRate: z.number().min(0).lt(1).optional(),
-    attnDropRate: z.number().min(0).lt(1).optional(),
-    dropPathRate: z.number().min(0).lt(1).optional(),
-    seed: z.number().int().optional(),
-    /** Override the configuration's head width (the token-labelling checkpoints use 32; upstream #128). */
-    headDim: z.number().int().min(1).optional(),
-  })
-  .strict();
+export const uniformerModelOptions = modelOptions.extend({
+  /** Override the configuration's head width (the token-labelling checkpoints use 32; upstream #128). */
+  headDim: z.number().int().min(1).optional(),
+});
 
 /**
  * The spec of a UniFormer: four stages, each behind its own embedding

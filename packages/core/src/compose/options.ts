@@ -66,6 +66,21 @@ export function parseBlockOptions<T>(schema: z.ZodType<T>, raw: Record<string, u
   return parsed.data;
 }
 
+/**
+ * The options every named model accepts, timm's `create_model` keyword arguments. A model
+ * family adds its own with `.extend({...})` and drops one it does not use with
+ * `.omit({...})`, so that an unknown or unsupported option is refused by name, never ignored.
+ */
+export const modelOptions = z.strictObject({
+  numClasses: z.number().int().min(1).optional(),
+  imgSize: z.union([z.number().int().min(1), z.tuple([z.number().int().min(1), z.number().int().min(1)])]).optional(),
+  inChannels: z.number().int().min(1).optional(),
+  dropRate: z.number().min(0).lt(1).optional(),
+  attnDropRate: z.number().min(0).lt(1).optional(),
+  dropPathRate: z.number().min(0).lt(1).optional(),
+  seed: z.number().int().optional(),
+});
+
 /** Parses named-model (or augmentation) options, naming the bad option in the error. */
 export function parseModelOptions<T extends z.ZodType>(schema: T, model: string, options: unknown): z.infer<T> {
   const result = schema.safeParse(options ?? {});

@@ -1,24 +1,13 @@
 import { z } from 'zod';
 import { InvalidArgumentError } from '../errors.js';
-import { parseModelOptions, resolveImgSize } from '../compose/options.js';
+import { modelOptions, parseModelOptions, resolveImgSize } from '../compose/options.js';
 import type { ModelSpecInput } from '../compose/spec.js';
 import type { ModelDefinition, ModelOptions } from '../plugin/types.js';
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
 export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
 
-const imgSize = z.union([z.number().int().min(1), z.tuple([z.number().int().min(1), z.number().int().min(1)])]);
-
-const deitOptions = z.strictObject({
-  numClasses: z.number().int().min(1).optional(),
-  imgSize: imgSize.optional(),
-  inChannels: z.number().int().min(1).optional(),
-  patchSize: z.number().int().min(1).optional(),
-  dropRate: z.number().min(0).lt(1).optional(),
-  attnDropRate: z.number().min(0).lt(1).optional(),
-  dropPathRate: z.number().min(0).lt(1).optional(),
-  seed: z.number().int().optional(),
-});
+const deitOptions = modelOptions.extend({ patchSize: z.number().int().min(1).optional() });
 
 const PAPER = 'Touvron et al., Training data-efficient image transformers & distillation through attention, ICML 2021';
 

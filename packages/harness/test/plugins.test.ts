@@ -49,4 +49,11 @@ describe('plugin discovery', () => {
     expect(models).toContainEqual(expect.objectContaining({ name: 'deit_tiny_patch16_224', plugin: '@tessera/core' }));
     expect(models).toContainEqual(expect.objectContaining({ name: 'community_tiny', plugin: 'tessera-plugin-community-tiny' }));
   });
+
+  test('from the repository root, as the README runs it, every official plugin is loaded (the root declares them)', () => {
+    const r = tessera(['models', '--json'], { cwd: join(PACKAGE_DIR, '..', '..') });
+    expect(r.status, r.stderr).toBe(0);
+    const plugins = new Set(r.json<Array<{ plugin: string }>>().map((m) => m.plugin));
+    for (const name of ['@tessera/core', '@tessera/plugin-fan', '@tessera/plugin-flexivit', '@tessera/plugin-t2t', '@tessera/plugin-uniformer']) expect(plugins).toContain(name);
+  });
 });

@@ -1,7 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option } from 'commander';
 import { BACKENDS, registry, setBackend, type BackendChoice, type TesseraPlugin } from '@tessera/core';
+import { writeFileAtomic } from '@tessera/core/node';
 import {
   checkPlugin,
   combinationFromCounterexample,
@@ -133,7 +134,7 @@ export async function runCheck(flags: CheckFlags, ctx: CommandContext): Promise<
     const shrunk = shrinkCombination(failed[0]!, registry);
     const file = counterexample(shrunk, pluginNames);
     counterexamplePath = resolve(flags.out);
-    writeFileSync(counterexamplePath, `${JSON.stringify(file, null, 2)}\n`);
+    await writeFileAtomic(counterexamplePath, `${JSON.stringify(file, null, 2)}\n`);
     shrunkMessage = file.message;
   }
   const seconds = (performance.now() - started) / 1000;

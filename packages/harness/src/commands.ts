@@ -1,8 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError as FlagError, Option } from 'commander';
 import { BACKENDS, getBackend, InvalidArgumentError, registry, setBackend, TesseraError, type BackendChoice } from '@tessera/core';
+import { writeFileAtomic } from '@tessera/core/node';
 import { parseAugmentList } from './augment.js';
 import { addCheckCommand } from './check.js';
 import { TRAIN_DEFAULTS, type AugmentSpec, type TrainConfig } from './config.js';
@@ -369,7 +370,7 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
         const text = `${JSON.stringify(spec, null, 2)}\n`;
         if (flags.out) {
           const path = resolve(flags.out);
-          writeFileSync(path, text);
+          await writeFileAtomic(path, text);
           io.err(`wrote ${path}`);
         } else io.out(text.trimEnd());
       } catch (error) {

@@ -2,12 +2,13 @@
 width 192, 12 blocks, 3 heads, MLP 4x, exact GELU, pre-norm, 10 classes), timed the same
 way (median after warm-up) for one AdamW training step at batch 32 and inference at batch 64.
 Prints one JSON line. Exits non-zero (and the bench skips it) when torch is missing."""
-import argparse, json, statistics, time
+import argparse, json, os, sys
 
 import torch
 from torch import nn
 
-import os
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'tools'))
+from torch_reference import loaded_blas, train_and_infer  # noqa: E402
 
 # Debian's torch starts with one intra-op thread here; use every core, as the
 # PyTorch anchors in shared/docs/perf-anchors.md did.
@@ -133,59 +134,16 @@ class T2TViT7(nn.Module):
         return self.head(self.norm(self.blocks(x))[:, 0])
 
 
-def timed(fn):
-    for _ in range(a.warmup):
-        fn()
-    times = []
-    for _ in range(a.reps):
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    return times
-
-
 torch.manual_seed(0)
 model = (T2TViT7(a.img, a.classes) if a.arch == 't2t_vit_7' else ViT(a.img, a.patch, a.dim, a.depth, a.heads, a.classes)).to(dev)
-opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-xb, yb = torch.randn(a.train_batch, 3, a.img, a.img, device=dev), torch.arange(a.train_batch, device=dev) % a.classes
-crit = nn.CrossEntropyLoss(label_smoothing=0.1)
-
-
-def step():
-    opt.zero_grad()
-    loss = crit(model(xb), yb)
-    loss.backward()
-    opt.step()
-    loss.item()
-
-
-train = timed(step)
-model.eval()
-xi = torch.randn(a.infer_batch, 3, a.img, a.img, device=dev)
-with torch.no_grad():
-    infer = timed(lambda: model(xi).sum().item())
-
-
-def loaded_blas():
-    # The BLAS actually mapped into this process: Debian's torch links the reference
-    # libblas unless OpenBLAS is installed, a ~30x difference (shared/docs/perf-anchors.md).
-    try:
-        with open('/proc/self/maps') as maps:
-            paths = {line.split()[-1] for line in maps if 'blas' in line}
-        return sorted(p for p in paths if p.startswith('/'))
-    except OSError:
-        return []
-
-
-out = {
+timings = train_and_infer(model, img=a.img, classes=a.classes, train_batch=a.train_batch, infer_batch=a.infer_batch,
+                          reps=a.reps, warmup=a.warmup, device=dev, sync=sync)
+print(json.dumps({
     'torch': torch.__version__,
     'blas': loaded_blas(),
     'threads': torch.get_num_threads(),
     'arch': a.arch,
     'params': sum(p.numel() for p in model.parameters()),
     'device': torch.cuda.get_device_name(0) if dev.type == 'cuda' else 'cpu',
-    'train': {'batch': a.train_batch, 'secondsPerStep': statistics.median(train), 'imagesPerSecond': a.train_batch / statistics.median(train), 'times': train},
-    'infer': {'batch': a.infer_batch, 'secondsPerBatch': statistics.median(infer), 'imagesPerSecond': a.infer_batch / statistics.median(infer), 'times': infer},
-}
-print(json.dumps(out))
+    **timings,
+}))

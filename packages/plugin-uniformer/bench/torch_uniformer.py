@@ -4,10 +4,13 @@ plain torch.nn here, timed the way bench/run.mjs times the Tessera model: median
 after warm-up of one AdamW training step (forward, cross-entropy, backward, update)
 and of an eval-mode forward pass, at the image sizes and batches given.
 Prints one JSON line. Exits non-zero (and the bench skips it) when torch is missing."""
-import argparse, json, os, statistics, time
+import argparse, json, os, sys
 
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'tools'))
+from torch_reference import loaded_blas, train_and_infer  # noqa: E402
 
 # Debian's torch starts with one intra-op thread here; use every core, as the PyTorch anchors did.
 torch.set_num_threads(os.cpu_count() or 1)
@@ -81,51 +84,15 @@ class UniFormerS(nn.Module):
         return self.head(self.norm(self.features(x)).flatten(2).mean(-1))
 
 
-def timed(fn):
-    for _ in range(a.warmup):
-        fn()
-    times = []
-    for _ in range(a.reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return times
-
-
-def loaded_blas():
-    try:
-        with open('/proc/self/maps') as maps:
-            paths = {line.split()[-1] for line in maps if 'blas' in line}
-        return sorted(p for p in paths if p.startswith('/'))
-    except OSError:
-        return []
-
-
 runs = []
 for spec in a.cases.split(','):
     size, batch, classes = (int(v) for v in spec.split(':'))
     torch.manual_seed(0)
     model = UniFormerS(classes)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-    xb, yb = torch.randn(batch, 3, size, size), torch.arange(batch) % classes
-    crit = nn.CrossEntropyLoss(label_smoothing=0.1)
-
-    def step():
-        opt.zero_grad()
-        loss = crit(model(xb), yb)
-        loss.backward()
-        opt.step()
-        loss.item()
-
-    model.train()
-    train = timed(step)
-    model.eval()
-    with torch.no_grad():
-        infer = timed(lambda: model(xb).sum().item())
+    timings = train_and_infer(model, img=size, classes=classes, train_batch=batch, infer_batch=batch, reps=a.reps, warmup=a.warmup)
     runs.append({
         'imgSize': size, 'batch': batch, 'numClasses': classes, 'params': sum(p.numel() for p in model.parameters()),
-        'train': {'secondsPerStep': statistics.median(train), 'imagesPerSecond': batch / statistics.median(train), 'times': train},
-        'infer': {'secondsPerBatch': statistics.median(infer), 'imagesPerSecond': batch / statistics.median(infer), 'times': infer},
+        **timings,
     })
 
 print(json.dumps({'torch': torch.__version__, 'blas': loaded_blas(), 'threads': torch.get_num_threads(), 'runs': runs}))

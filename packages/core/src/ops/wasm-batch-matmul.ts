@@ -1,6 +1,6 @@
 import { tf } from '../tensor/tf.js';
 import { WASM_BYTES_BASE64 } from './kernels/batch-matmul.wasm.js';
-import { wasmHeap, type WasmHeap } from './wasm-adapter.js';
+import { simdKernel } from './simd-kernel.js';
 
 /*
  * tfjs-wasm 4.22 hands a BatchMatMul to XNNPACK only when it is a single,
@@ -13,8 +13,8 @@ import { wasmHeap, type WasmHeap } from './wasm-adapter.js';
  *
  * The SIMD128 kernel is kernels/batch-matmul.wat, compiled by wabt at build time
  * into kernels/batch-matmul.wasm.ts. It imports the tfjs-wasm backend's own linear
- * memory (through wasm-adapter.ts, the only code that knows tfjs-wasm internals)
- * and is registered as an extra kernel, `TesseraBatchMatMul`, on the wasm
+ * memory (through wasm-adapter.ts, the only code that knows tfjs-wasm internals,
+ * and simd-kernel.ts, which loads every core SIMD module) and is registered as an extra kernel, `TesseraBatchMatMul`, on the wasm
  * backend, so it reads and writes tensors in place: no copies.
  */
 
@@ -22,68 +22,23 @@ export const WASM_BATCH_MATMUL_KERNEL = 'TesseraBatchMatMul';
 
 type Bmm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number) => void;
 
-function kernelBytes(): Uint8Array<ArrayBuffer> {
-  const binary = atob(WASM_BYTES_BASE64);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
-let compiled: WebAssembly.Module | null | undefined;
-/** One kernel instance per wasm heap: a re-created wasm backend comes with a new memory. */
-const instances = new WeakMap<WebAssembly.Memory, Bmm>();
-let registered = false;
-
-function kernelFor(heap: WasmHeap): Bmm | null {
-  let bmm = instances.get(heap.memory);
-  if (!bmm) {
-    if (compiled === undefined) {
-      try {
-        compiled = new WebAssembly.Module(kernelBytes());
-      } catch {
-        // An engine without SIMD128.
-        compiled = null;
-      }
-    }
-    if (!compiled) return null;
-    try {
-      bmm = new WebAssembly.Instance(compiled, { env: { memory: heap.memory } }).exports.bmm as Bmm;
-    } catch {
-      // e.g. a threaded build whose shared memory does not match the import.
-      return null;
-    }
-    instances.set(heap.memory, bmm);
-  }
-  return bmm;
-}
-
-function install(): boolean {
-  const backend = tf.findBackend('wasm');
-  const heap = backend ? wasmHeap(backend) : null;
-  if (!heap || !kernelFor(heap)) return false;
-  if (!registered) {
-    tf.registerKernel({
-      kernelName: WASM_BATCH_MATMUL_KERNEL,
-      backendName: 'wasm',
-      kernelFunc: ({ inputs, backend: b }) => {
-        const h = wasmHeap(b as object)!;
-        const { a, b: rhs } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-        const [batch, m, k] = a.shape as [number, number, number];
-        const n = rhs.shape[2]!;
-        const out = h.makeOutput([batch, m, n]);
-        // Offsets are read after makeOutput: allocating may grow the heap.
-        kernelFor(h)!(h.offsetOf(a), h.offsetOf(rhs), h.offsetOf(out), batch, m, k, n);
-        return out;
-      },
-    });
-    registered = true;
-  }
-  return true;
-}
+const kernel = simdKernel<{ bmm: Bmm }>(WASM_BYTES_BASE64, [
+  {
+    kernelName: WASM_BATCH_MATMUL_KERNEL,
+    run: (k, heap, { a, b }) => {
+      const [batch, m, kk] = a!.shape as [number, number, number];
+      const n = b!.shape[2]!;
+      const out = heap.makeOutput([batch, m, n]);
+      // Offsets are read after makeOutput: allocating may grow the heap.
+      k.bmm(heap.offsetOf(a!), heap.offsetOf(b!), heap.offsetOf(out), batch, m, kk, n);
+      return out;
+    },
+  },
+]);
 
 /** Exposed for tests and benchmarks: whether the SIMD kernel serves the current backend. */
 export function wasmBatchMatMulActive(): boolean {
-  return tf.getBackend() === 'wasm' && install();
+  return kernel.active();
 }
 
 /**

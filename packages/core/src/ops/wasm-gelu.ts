@@ -1,12 +1,12 @@
 import { tf } from '../tensor/tf.js';
 import { WASM_BYTES_BASE64 } from './kernels/gelu.wasm.js';
-import { wasmHeap, type WasmHeap } from './wasm-adapter.js';
+import { simdKernel } from './simd-kernel.js';
 
 /*
  * Exact GELU and its gradient as one SIMD128 pass each (kernels/gelu.wat) on the
  * wasm backend, instead of the 4 + 9 tfjs kernels (scalar Erf and Exp among them)
  * the composite costs. Registered like the batched matmul (wasm-batch-matmul.ts):
- * extra kernels on tfjs-wasm's own heap, reading and writing tensors in place.
+ * extra kernels on tfjs-wasm's own heap (simd-kernel.ts), reading and writing tensors in place.
  */
 
 export const WASM_GELU_KERNEL = 'TesseraGelu';
@@ -17,75 +17,28 @@ interface GeluExports {
   gelu_grad(x: number, dy: number, dx: number, n: number): void;
 }
 
-function kernelBytes(): Uint8Array<ArrayBuffer> {
-  const binary = atob(WASM_BYTES_BASE64);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
-let compiled: WebAssembly.Module | null | undefined;
-const instances = new WeakMap<WebAssembly.Memory, GeluExports>();
-let registered = false;
-
-function kernelFor(heap: WasmHeap): GeluExports | null {
-  let exports = instances.get(heap.memory);
-  if (!exports) {
-    if (compiled === undefined) {
-      try {
-        compiled = new WebAssembly.Module(kernelBytes());
-      } catch {
-        // An engine without SIMD128.
-        compiled = null;
-      }
-    }
-    if (!compiled) return null;
-    try {
-      exports = new WebAssembly.Instance(compiled, { env: { memory: heap.memory } }).exports as unknown as GeluExports;
-    } catch {
-      return null;
-    }
-    instances.set(heap.memory, exports);
-  }
-  return exports;
-}
-
-function install(): boolean {
-  const backend = tf.findBackend('wasm');
-  const heap = backend ? wasmHeap(backend) : null;
-  if (!heap || !kernelFor(heap)) return false;
-  if (!registered) {
-    tf.registerKernel({
-      kernelName: WASM_GELU_KERNEL,
-      backendName: 'wasm',
-      kernelFunc: ({ inputs, backend: b }) => {
-        const h = wasmHeap(b as object)!;
-        const { x } = inputs as { x: tf.TensorInfo };
-        const out = h.makeOutput(x.shape);
-        // Offsets are read after makeOutput: allocating may grow the heap.
-        kernelFor(h)!.gelu(h.offsetOf(x), h.offsetOf(out), tf.util.sizeFromShape(x.shape));
-        return out;
-      },
-    });
-    tf.registerKernel({
-      kernelName: WASM_GELU_GRAD_KERNEL,
-      backendName: 'wasm',
-      kernelFunc: ({ inputs, backend: b }) => {
-        const h = wasmHeap(b as object)!;
-        const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-        const out = h.makeOutput(x.shape);
-        kernelFor(h)!.gelu_grad(h.offsetOf(x), h.offsetOf(dy), h.offsetOf(out), tf.util.sizeFromShape(x.shape));
-        return out;
-      },
-    });
-    registered = true;
-  }
-  return true;
-}
+const kernel = simdKernel<GeluExports>(WASM_BYTES_BASE64, [
+  {
+    kernelName: WASM_GELU_KERNEL,
+    run: (k, heap, { x }) => {
+      const out = heap.makeOutput(x!.shape);
+      k.gelu(heap.offsetOf(x!), heap.offsetOf(out), tf.util.sizeFromShape(x!.shape));
+      return out;
+    },
+  },
+  {
+    kernelName: WASM_GELU_GRAD_KERNEL,
+    run: (k, heap, { x, dy }) => {
+      const out = heap.makeOutput(x!.shape);
+      k.gelu_grad(heap.offsetOf(x!), heap.offsetOf(dy!), heap.offsetOf(out), tf.util.sizeFromShape(x!.shape));
+      return out;
+    },
+  },
+]);
 
 /** Whether the SIMD GELU kernels serve the current backend (exposed for tests and benchmarks). */
 export function wasmGeluActive(): boolean {
-  return tf.getBackend() === 'wasm' && install();
+  return kernel.active();
 }
 
 const usable = (...ts: tf.Tensor[]) => ts.every((t) => t.dtype === 'float32' && t.size > 0) && wasmGeluActive();

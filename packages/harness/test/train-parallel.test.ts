@@ -5,7 +5,7 @@ import { decodeSafetensors, setBackend, tf } from '@tessera/core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { TRAIN_DEFAULTS, type TrainConfig } from '../src/config.js';
 import { resolveModelRef } from '../src/model.js';
-import { shardSizes } from '../src/parallel/data-parallel.js';
+import { shardSizes, sumInto } from '../src/parallel/data-parallel.js';
 import { loadPlugins } from '../src/plugins.js';
 import { readMetrics, train } from '../src/train/trainer.js';
 import { tempDir, TINY_SPEC } from './helpers.js';
@@ -68,6 +68,21 @@ describe('data-parallel training', () => {
     expect(shardSizes(8, 2)).toEqual([4, 4]);
     expect(shardSizes(7, 3)).toEqual([3, 2, 2]);
     expect(shardSizes(2, 2)).toEqual([1, 1]);
+  });
+
+  test('the all-reduce sums the workers\' slots in worker order as float32 and returns the float64 sum of squares of the sum', () => {
+    for (const count of [2, 3]) {
+      const size = 1001;
+      const slots = Float32Array.from({ length: count * size }, (_, i) => Math.sin(i * 12.9898) * 10 ** ((i % 7) - 3));
+      const reduced = new Float32Array(size);
+      const squares = sumInto(reduced, slots, count, size);
+      // Reference: a Float32Array accumulated worker by worker (what every replica used to compute), squares in float64.
+      const expected = new Float32Array(size);
+      for (let w = 0; w < count; w++) for (let i = 0; i < size; i++) expected[i]! += slots[w * size + i]!;
+      expect(Array.from(reduced)).toEqual(Array.from(expected));
+      const reference = expected.reduce((sum, x) => sum + x * x, 0);
+      expect(Math.abs(squares - reference)).toBeLessThanOrEqual(1e-12 * reference);
+    }
   });
 
   test('2 workers equal 1 within float tolerance (no dropout, no BatchNorm): losses to 1e-5, weights to 1e-5', async () => {

@@ -43,6 +43,30 @@ export function shardSizes(batch: number, workers: number): number[] {
   return Array.from({ length: workers }, (_, w) => base + (w < batch % workers ? 1 : 0));
 }
 
+/**
+ * reduced = Σ_w slots[w] in worker order, rounding to float32 after each addition as
+ * a Float32Array sum does; returns Σ reduced² (float64) for the global gradient norm,
+ * which the training thread would otherwise compute with two tfjs kernels per tensor.
+ */
+export function sumInto(reduced: Float32Array, slots: Float32Array, count: number, size: number): number {
+  let squares = 0;
+  if (count === 2) {
+    for (let i = 0, j = size; i < size; i++, j++) {
+      const s = Math.fround(slots[i]! + slots[j]!);
+      reduced[i] = s;
+      squares += s * s;
+    }
+    return squares;
+  }
+  reduced.set(slots.subarray(0, size));
+  for (let w = 1; w < count; w++) {
+    const slot = slots.subarray(w * size, (w + 1) * size);
+    for (let i = 0; i < size; i++) reduced[i]! += slot[i]!;
+  }
+  for (let i = 0; i < size; i++) squares += reduced[i]! * reduced[i]!;
+  return squares;
+}
+
 export interface StepInput {
   /** The mixed images and targets of the whole batch. */
   readonly images: tf.Tensor4D;
@@ -171,7 +195,7 @@ export class DataParallel {
    * mean loss and the summed gradient (keyed by this thread's variable names; the
    * caller disposes them), with `present` to hand to `apply`.
    */
-  async computeGradients(input: StepInput): Promise<{ loss: number; grads: Record<string, tf.Tensor>; present: number[] }> {
+  async computeGradients(input: StepInput): Promise<{ loss: number; grads: Record<string, tf.Tensor>; present: number[]; norm: number }> {
     const batch = input.images.shape[0];
     if (batch !== this.batchSize) throw new TesseraError(`data-parallel batch of ${batch} images, expected ${this.batchSize}`);
     const sizes = shardSizes(batch, this.count);
@@ -199,19 +223,14 @@ export class DataParallel {
     if (input.afterForward) await this.rebuildTargets(sizes, input.afterForward);
     const replies = await Promise.all(this.workers.map((_, index) => this.expect(index, 'gradients')));
     // Fixed order: the sum, and so every replica's update, is the same on every run with this many workers.
-    const reduced = this.reduced;
-    reduced.set(this.gradients.subarray(0, this.size));
-    for (let wIndex = 1; wIndex < this.count; wIndex++) {
-      const slot = this.gradients.subarray(wIndex * this.size, (wIndex + 1) * this.size);
-      for (let i = 0; i < this.size; i++) reduced[i]! += slot[i]!;
-    }
+    const norm = Math.sqrt(sumInto(this.reduced, this.gradients, this.count, this.size));
     let loss = 0;
     for (const reply of replies) loss += reply.loss;
     const present = [...new Set(replies.flatMap((r) => r.present))].sort((a, b) => a - b);
     const grads: Record<string, tf.Tensor> = {};
     for (const i of present) {
       const [, p] = this.params[i]!;
-      grads[p.variable.name] = tf.tensor(reduced.subarray(this.offsets[i]!, this.offsets[i]! + p.variable.size), p.variable.shape, 'float32');
+      grads[p.variable.name] = tf.tensor(this.reduced.subarray(this.offsets[i]!, this.offsets[i]! + p.variable.size), p.variable.shape, 'float32');
     }
     const buffers = replies[0]!.buffers;
     if (buffers) {
@@ -222,7 +241,7 @@ export class DataParallel {
         t.dispose();
       }
     }
-    return { loss, grads, present };
+    return { loss, grads, present, norm };
   }
 
   /** Gathers every worker's outputs, runs the post-forward step on the whole batch and returns each worker its rows. */
@@ -247,9 +266,12 @@ export class DataParallel {
     }
   }
 
-  /** Every worker applies the update this thread applies: same summed gradient, clipping and learning rate. */
-  apply(lr: number, clipGrad: number | undefined, present: number[]): void {
-    for (const worker of this.workers) worker.postMessage({ type: 'apply', lr, clipGrad, present } satisfies ToWorker);
+  /**
+   * Every worker applies the update this thread applies: same summed gradient, norm,
+   * clipping and learning rate. Call it before this thread's own update, so the replicas update concurrently.
+   */
+  apply(lr: number, clipGrad: number | undefined, present: number[], norm: number): void {
+    for (const worker of this.workers) worker.postMessage({ type: 'apply', lr, clipGrad, present, norm } satisfies ToWorker);
   }
 
   async close(): Promise<void> {

@@ -94,6 +94,8 @@ export interface WorkerApply {
   readonly type: 'apply';
   readonly lr: number;
   readonly clipGrad: number | undefined;
+  /** Global L2 norm of the summed gradient, computed once by the training thread: every replica clips by the same value. */
+  readonly norm: number;
   /** Indices (trainable-parameter order) that received a gradient in some worker. */
   readonly present: readonly number[];
 }

@@ -5,7 +5,7 @@ import { Rng, setBackend, softTargetCrossEntropy, tf, type BackendChoice, type V
 import { buildModel } from '../model.js';
 import { loadPlugins } from '../plugins.js';
 import { klToTargets } from '../train/distill.js';
-import { AdamW, clipGradNorm } from '../train/optimizer.js';
+import { AdamW, clipToNorm } from '../train/optimizer.js';
 import { toPortable, type FromWorker, type ToWorker, type WorkerApply, type WorkerInit, type WorkerStep } from './protocol.js';
 
 if (!parentPort) throw new Error('the data-parallel worker runs only as a worker thread');
@@ -93,24 +93,24 @@ function step(message: WorkerStep): void {
   send({ type: 'gradients', loss, present, ...(buffers ? { buffers } : {}) });
 }
 
-/** The same update the training thread applies, from the same summed gradient. */
-async function apply(message: WorkerApply): Promise<void> {
+/** The same update the training thread applies, from the same summed gradient and norm. */
+function apply(message: WorkerApply): void {
   const reduced = new Float32Array(init.reduced);
   const grads: Record<string, tf.Tensor> = {};
   for (const i of message.present) {
     const [, p] = params[i]!;
     grads[p.variable.name] = tf.tensor(reduced.subarray(offsets[i]!, offsets[i]! + p.variable.size), p.variable.shape, 'float32');
   }
-  const clipped = await clipGradNorm(grads, message.clipGrad);
-  optimizer.apply(clipped.grads, message.lr);
-  tf.dispose(Object.values(clipped.grads));
+  const clipped = clipToNorm(grads, message.norm, message.clipGrad);
+  optimizer.apply(clipped, message.lr);
+  tf.dispose(Object.values(clipped));
 }
 
 async function handle(message: ToWorker): Promise<void> {
   try {
     if (message.type === 'init') await start(message);
     else if (message.type === 'step') step(message);
-    else if (message.type === 'apply') await apply(message);
+    else if (message.type === 'apply') apply(message);
     else if (message.type === 'close') {
       model?.dispose();
       optimizer?.dispose();

@@ -104,12 +104,21 @@ export async function clipGradNorm(grads: Record<string, tf.Tensor>, maxNorm: nu
   const normTensor = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))));
   const norm = (await normTensor.data())[0]!;
   normTensor.dispose();
-  if (maxNorm === undefined || !Number.isFinite(norm) || norm <= maxNorm) return { norm, grads };
+  return { norm, grads: clipToNorm(grads, norm, maxNorm) };
+}
+
+/**
+ * clip_grad_norm_'s scaling for gradients whose global norm is already known (the
+ * data-parallel trainer computes it while summing the workers' gradients, and every
+ * replica scales by that one value). Replaced tensors are disposed.
+ */
+export function clipToNorm(grads: Record<string, tf.Tensor>, norm: number, maxNorm: number | undefined): Record<string, tf.Tensor> {
+  if (maxNorm === undefined || !Number.isFinite(norm) || norm <= maxNorm) return grads;
   const coef = maxNorm / (norm + 1e-6);
   const clipped: Record<string, tf.Tensor> = {};
   for (const [name, g] of Object.entries(grads)) {
     clipped[name] = tf.mul(g, coef);
     g.dispose();
   }
-  return { norm, grads: clipped };
+  return clipped;
 }

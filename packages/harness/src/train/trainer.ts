@@ -15,7 +15,7 @@ import { DataParallel } from '../parallel/data-parallel.js';
 import { createReporter, type Reporter } from '../progress.js';
 import { writeReport } from '../report/report.js';
 import { checkModelFits } from '../resources.js';
-import { AdamW, clipGradNorm } from './optimizer.js';
+import { AdamW, clipGradNorm, clipToNorm } from './optimizer.js';
 import { loadCheckpointTensors, readCheckpoint, saveCheckpoint, type CheckpointFiles, type CheckpointState } from './checkpoint.js';
 import { prepareRunFolder } from './run-folder.js';
 import { WeightEma } from './ema.js';
@@ -433,16 +433,18 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
       } finally {
         for (const t of [targets, mixed.images, mixed.targets]) if (t !== images && !t.isDisposed) t.dispose();
       }
-      const clipped = await clipGradNorm(computed.grads, config.clipGrad);
+      let grads = computed.grads;
       try {
-        if (!Number.isFinite(computed.loss) || !Number.isFinite(clipped.norm)) return { loss: computed.loss, gradNorm: clipped.norm };
-        optimizer.apply(clipped.grads, lr);
-        parallel.apply(lr, config.clipGrad, computed.present);
+        if (!Number.isFinite(computed.loss) || !Number.isFinite(computed.norm)) return { loss: computed.loss, gradNorm: computed.norm };
+        // The workers update while this thread does: the replicas' updates overlap rather than follow one another.
+        parallel.apply(lr, config.clipGrad, computed.present, computed.norm);
+        grads = clipToNorm(grads, computed.norm, config.clipGrad);
+        optimizer.apply(grads, lr);
       } finally {
-        tf.dispose(Object.values(clipped.grads));
+        tf.dispose(Object.values(grads));
       }
       ema?.update();
-      return { loss: computed.loss, gradNorm: clipped.norm };
+      return { loss: computed.loss, gradNorm: computed.norm };
     }
     const { value, grads } = tf.variableGrads(() => {
       const outputs = model.forward(mixed.images, withOverrides({ training: true, rng: dropoutRng, outputs: wantedOutputs }, overrides));

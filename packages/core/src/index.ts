@@ -34,6 +34,7 @@ export { batchNormInference, batchNormTraining, sumRows, type BatchStatistics } 
 export { batchMatMul } from './ops/batch-matmul.js';
 export { layerScale } from './ops/layer-scale.js';
 export { layerNorm } from './ops/layer-norm.js';
+export { adamwUpdate, type AdamWStep, type AdamWUpdate } from './ops/adamw.js';
 export { unfold, unfoldGrid, unfoldOutputSize, type UnfoldArgs } from './ops/unfold.js';
 export { bilinearResizeMatrix, PATCH_RESAMPLE_PRESETS, patchResamplePinv, resamplePatchEmbed, type PatchResampleOptions } from './ops/resample-patch-embed.js';
 export { resamplePosEmbed, resizeMatrix, type ResampleInterpolation, type ResamplePosEmbedOptions } from './ops/resample-pos-embed.js';

@@ -1,4 +1,4 @@
-import { tf, type Parameter } from '@tessera/core';
+import { adamwUpdate, tf, type Parameter } from '@tessera/core';
 
 export interface AdamWOptions {
   readonly beta1?: number;
@@ -20,7 +20,8 @@ function zeroVariable(like: tf.Tensor): tf.Variable {
  * p ← p − lr·λ·p is decoupled from the adaptive step and applied only to
  * parameters whose `weightDecay` flag is set (timm exempts norms, biases,
  * position embeddings and class tokens). Written out rather than taken from
- * tf.train so the flags are honoured and the moments can be checkpointed.
+ * tf.train so the flags are honoured and the moments can be checkpointed; each
+ * tensor's step is core's adamwUpdate (one SIMD pass on wasm).
  */
 export class AdamW {
   readonly beta1: number;
@@ -49,24 +50,23 @@ export class AdamW {
   /** Applies one update with `grads` keyed by variable name (tf.variableGrads' result). */
   apply(grads: Record<string, tf.Tensor>, lr: number): void {
     this.step += 1;
-    const b1 = this.beta1;
-    const b2 = this.beta2;
-    const bias1 = 1 - b1 ** this.step;
-    const bias2 = 1 - b2 ** this.step;
     for (const [name, p] of this.params) {
       const g = grads[p.variable.name];
       if (!g) continue;
       const m = this.m.get(name)!;
       const v = this.v.get(name)!;
-      tf.tidy(() => {
-        const decayed = p.weightDecay && this.weightDecay > 0 ? tf.mul(p.variable, 1 - lr * this.weightDecay) : p.variable;
-        const mNew = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
-        const vNew = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
-        const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(bias2)), this.eps);
-        m.assign(mNew);
-        v.assign(vNew);
-        p.variable.assign(tf.sub(decayed, tf.mul(tf.div(mNew, denom), lr / bias1)));
+      const next = adamwUpdate(p.variable, g, m, v, {
+        lr,
+        beta1: this.beta1,
+        beta2: this.beta2,
+        eps: this.eps,
+        weightDecay: p.weightDecay ? this.weightDecay : 0,
+        step: this.step,
       });
+      m.assign(next.m);
+      v.assign(next.v);
+      p.variable.assign(next.param);
+      tf.dispose([next.param, next.m, next.v]);
     }
   }
 

@@ -87,6 +87,7 @@ export {
 } from './plugin/types.js';
 export { Registry, UnknownNameError, type Registered } from './plugin/registry.js';
 export { closestNames } from './plugin/names.js';
+export { augmentationExamples } from './plugin/examples.js';
 export { corePlugin } from './plugin/core-plugin.js';
 export { createModel, createModelFromSpec, listModels, modelSpec, registry, use } from './plugin/default-registry.js';
 export { modelSpecSchema, parseModelSpec, type ModelSpec, type ModelSpecInput } from './compose/spec.js';

@@ -360,4 +360,31 @@ describe('registration in core', () => {
     expect(m.options).toMatchObject({ mixupAlpha: 0.8, cutmixAlpha: 1, switchProb: 0.5, correctLambda: true });
     expect(() => createAugmentation('mixupp')).toThrow(/Did you mean 'mixup'/);
   });
+
+  it('each declared example builds and keeps rows that sum to 1 for any seed; together they reach Mixup, CutMix, every mode and no smoothing', () => {
+    const kinds = new Set<string>();
+    const modes = new Set<string>();
+    for (const name of ['mixup', 'cutmix'] as const) {
+      const examples = corePlugin.augmentations![name]!.examples!;
+      expect(examples.length, name).toBeGreaterThanOrEqual(3);
+      expect(examples[0], name).toEqual({});
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 0, max: examples.length - 1 }), (seed, e) => {
+          const aug = createAugmentation(name, examples[e]!, registry) as Mixup;
+          const images = rampImages(4, 6, 5, 1);
+          const targets = oneHot([0, 1, 2, 2], 3);
+          const params = aug.sample(4, new Rng(seed));
+          for (const s of params.samples) kinds.add(`${name}:${s.kind}`);
+          modes.add(aug.options.mode);
+          const out = aug.apply({ images, targets }, params);
+          for (const row of rows(out.targets)) expect(row.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 5);
+          tf.dispose([images, targets, out.images, out.targets]);
+        }),
+        { seed: 7, numRuns: 24 },
+      );
+      expect(examples.some((x) => x.labelSmoothing === 0), name).toBe(true);
+    }
+    expect([...kinds].sort()).toEqual(['cutmix:cutmix', 'cutmix:none', 'mixup:cutmix', 'mixup:mixup', 'mixup:none']);
+    expect([...modes].sort()).toEqual(['batch', 'elem', 'pair']);
+  });
 });

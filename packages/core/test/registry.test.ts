@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CompositionError, CORE_VERSION, corePlugin, listModels, Registry, setBackend, tf, type TesseraPlugin } from '../src/index.js';
+import { augmentationExamples, CompositionError, CORE_VERSION, corePlugin, listModels, Registry, setBackend, tf, type TesseraPlugin } from '../src/index.js';
 import pkg from '../package.json' with { type: 'json' };
 
 const plugin = (over: Partial<TesseraPlugin> = {}): TesseraPlugin => ({
@@ -53,6 +53,28 @@ describe('registry', () => {
       "plugin 'tessera-plugin-example' cannot be registered: block 'half_block' has no supports; model 'old_model' has no spec(); augmentation 'nothing' is null, not a definition object",
     );
     expect(r.listPlugins().map((x) => x.name)).toEqual(['@tessera/core']);
+  });
+
+  it("refuses an augmentation whose examples are not option objects its own options accept, naming plugin, augmentation, index and the schema's message, registering nothing", () => {
+    const r = new Registry().use(corePlugin);
+    const mixup = corePlugin.augmentations!.mixup!;
+    const refused = (examples: unknown) => () => r.use(plugin({ models: {}, augmentations: { my_mix: { ...mixup, examples: examples as never } } }));
+    expect(refused({ prob: 1 })).toThrow("plugin 'tessera-plugin-example' cannot be registered: augmentation 'my_mix' examples is object, not an array of option objects (leave it out to mean [{}])");
+    expect(refused([{}, 'prob=1'])).toThrow("plugin 'tessera-plugin-example' cannot be registered: augmentation 'my_mix' examples[1] is string, not an options object");
+    expect(refused([{}, null])).toThrow(/augmentation 'my_mix' examples\[1\] is null, not an options object/);
+    expect(refused([{}, {}, { prob: 2 }])).toThrow(
+      /^plugin 'tessera-plugin-example' cannot be registered: augmentation 'my_mix' examples\[2\] \{"prob":2\} is refused by its own options: prob: Too big: expected number to be <=1$/,
+    );
+    // A refinement of the schema (mixup needs one positive alpha) is the schema's message too; an unknown key, the strict object's.
+    expect(refused([{ mixupAlpha: 0 }])).toThrow(/examples\[0\] \{"mixupAlpha":0\} is refused by its own options: mixupAlpha: at least one of mixupAlpha and cutmixAlpha must be > 0/);
+    expect(refused([{ alpha: 1 }])).toThrow(/examples\[0\] \{"alpha":1\} is refused by its own options: \(options\): Unrecognized key: "alpha"/);
+    expect(r.listPlugins().map((x) => x.name)).toEqual(['@tessera/core']);
+    expect(r.listAugmentations().map((a) => a.name)).toEqual(['cutmix', 'mixup']);
+    // Leaving examples out is allowed (plugins written before they existed): the defaults alone are tried.
+    const { examples: _none, ...withoutExamples } = mixup;
+    r.use(plugin({ models: {}, augmentations: { my_mix: withoutExamples } }));
+    expect(augmentationExamples(r.getAugmentation('my_mix').definition)).toEqual([{}]);
+    expect(augmentationExamples(mixup)).toBe(mixup.examples);
   });
 
   it('refuses name collisions and a second plugin of the same name, registering nothing', () => {

@@ -237,6 +237,13 @@ export const mixupDefinition: AugmentationDefinition<MixupOptions> = {
   description: "Mixup / CutMix with timm's semantics: pairs each image with the reversed batch, λ ~ Beta(α, α), box clipped with λ corrected, smoothed targets",
   smoothsLabels: true,
   options: mixupOptions,
+  // The defaults (Mixup alone); Mixup or CutMix per element with the switch always taken, unsmoothed (targets are exact box areas);
+  // per pair, half the batches mixed, CutMix half the time without the λ correction.
+  examples: [
+    {},
+    { mixupAlpha: 0.8, cutmixAlpha: 1, switchProb: 1, mode: 'elem', labelSmoothing: 0 },
+    { mixupAlpha: 0.2, cutmixAlpha: 1, switchProb: 0.5, prob: 0.5, mode: 'pair', correctLambda: false, labelSmoothing: 0.2 },
+  ],
   create: (options) => new Mixup(options, 'mixup'),
 };
 
@@ -245,5 +252,7 @@ export const cutmixDefinition: AugmentationDefinition<z.output<typeof cutmixOpti
   description: 'CutMix with timm semantics (the mixup augmentation with mixupAlpha 0, cutmixAlpha 1)',
   smoothsLabels: true,
   options: cutmixOptions,
+  // The defaults; per-element boxes without the λ correction or smoothing; per pair with a skewed Beta and half the pairs mixed.
+  examples: [{}, { mode: 'elem', correctLambda: false, labelSmoothing: 0 }, { cutmixAlpha: 0.3, prob: 0.5, mode: 'pair' }],
   create: (options) => cutmix(options),
 };

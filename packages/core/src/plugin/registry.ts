@@ -1,6 +1,7 @@
 import semver from 'semver';
 import { CompositionError, InvalidArgumentError } from '../errors.js';
 import { CORE_VERSION } from '../version.js';
+import { augmentationExampleProblems } from './examples.js';
 import { closestNames } from './names.js';
 import { composeModel, type ComposedModel } from '../compose/composed-model.js';
 import { parseModelSpec, type ModelSpec } from '../compose/spec.js';
@@ -81,6 +82,7 @@ export class Registry {
       ...definitionProblems('block', plugin.blocks, ['create', 'outputSpec'], ['supports', 'options', 'accepts', 'examples']),
       ...definitionProblems('model', plugin.models, ['spec'], []),
       ...definitionProblems('augmentation', plugin.augmentations, ['create'], ['options']),
+      ...augmentationExampleProblems(plugin.augmentations),
     ];
     if (malformed.length) throw new CompositionError(`plugin '${plugin.name}' cannot be registered: ${malformed.join('; ')}`);
     const collisions: string[] = [];

@@ -162,6 +162,16 @@ export interface AugmentationDefinition<Options = Record<string, unknown>> {
    */
   readonly smoothsLabels?: boolean;
   readonly options: z.ZodType<Options>;
+  /**
+   * Small option sets that exercise the options (a switch probability of 1, no
+   * smoothing, another mixing mode), each accepted by `options`; `tessera check`,
+   * `@tessera/conformance`'s `pluginSuite` and the property tests run the
+   * augmentation with each of them. Optional, unlike a block's `examples`, so that
+   * plugins written before core 1.x declared it still register: absent means `[{}]`
+   * (the defaults only; see `augmentationExamples`). `use()` refuses a plugin whose
+   * examples are not objects its options accept.
+   */
+  readonly examples?: readonly Record<string, unknown>[];
   create(options: Options): Augmentation;
 }
 

@@ -183,6 +183,8 @@ export class Flip implements Augmentation<boolean[]> {
 export const flipDefinition: AugmentationDefinition<z.output<typeof flipOptions>> = {
   description: 'Horizontal flip of each image with probability prob',
   options: flipOptions,
+  // Option sets that exercise the options: pluginSuite and tessera check run the augmentation with each (left out: just {}).
+  examples: [{}, { prob: 1 }, { prob: 0 }],
   create: (options) => new Flip(options.prob),
 };
 `,

@@ -134,5 +134,8 @@ export const transmixDefinition: AugmentationDefinition<TransmixOptions> = {
     'TransMix: Mixup/CutMix (timm, batch mode) whose CutMix labels are re-weighted by the class-token attention inside the box, λ = (λ_area + λ_attn)/2',
   smoothsLabels: true,
   options: transmixOptions,
+  // The official defaults; every batch CutMix with the paper's Eq. 5 λ (attention alone) and no smoothing, so the
+  // attention re-weighting is always exercised; the DeiT-B switch probability with half the batches mixed, uncorrected λ.
+  examples: [{}, { switchProb: 1, lambda: 'attention', labelSmoothing: 0 }, { switchProb: 0.8, prob: 0.5, correctLambda: false }],
   create: (options) => new TransMix(options),
 };

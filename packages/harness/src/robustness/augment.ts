@@ -102,5 +102,7 @@ export class CorruptAugmentation implements Augmentation<CorruptParams> {
 export const corruptAugmentationDefinition: AugmentationDefinition<z.output<typeof corruptOptions>> = {
   description: 'ImageNet-C corruptions of a random share of the batch (testing corruptions: see the harness README before training on them)',
   options: corruptOptions,
+  // The defaults; every image corrupted at the top severity by two of the extra corruptions, with CIFAR's table.
+  examples: [{}, { corruptions: 'speckle_noise+saturate', severities: 5, prob: 1, table: 'cifar' }],
   create: (options) => new CorruptAugmentation(options),
 };

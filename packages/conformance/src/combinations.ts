@@ -1,4 +1,4 @@
-import type { BlockDefinition, BlockPosition, ModelSpecInput, Registry } from '@tessera/core';
+import { augmentationExamples, type BlockDefinition, type BlockPosition, type ModelSpecInput, type Registry } from '@tessera/core';
 import { pairwiseRows, productRows, productSize } from './pairwise.js';
 import type { AugmentationRef, Combination } from './results.js';
 
@@ -27,8 +27,22 @@ export interface EnumerateOptions {
   readonly focus?: string;
   /** Above this many rows, a product is reduced to pairwise coverage (default 200). */
   readonly maxProduct?: number;
-  /** Attach every registered augmentation (default options) to every combination (default true). */
+  /**
+   * Attach every registered augmentation to every combination, with its declared
+   * examples (default true): each example on every combination while the
+   * combinations × examples product stays within `maxProduct`, one example per
+   * combination spread over them in pairwise coverage above it.
+   */
   readonly augmentations?: boolean;
+}
+
+/** How one augmentation's examples were placed on the combinations. */
+export interface AugmentationCoverage {
+  readonly name: string;
+  /** How many examples it declares (1 when it declares none: its defaults). */
+  readonly examples: number;
+  /** 'every': each example on every combination; 'pairwise': one per combination, each example meeting every stem, stage list and head. */
+  readonly coverage: 'every' | 'pairwise';
 }
 
 export interface Enumeration {
@@ -37,6 +51,33 @@ export interface Enumeration {
   readonly product: number;
   /** True when a product was reduced to pairwise coverage. */
   readonly pairwise: boolean;
+  /** Per registered augmentation, how its examples cover the combinations. */
+  readonly augmentations: readonly AugmentationCoverage[];
+}
+
+/**
+ * One example per combination, chosen greedily (as pairwiseRows does) so that
+ * each example meets every stem, stage list and head the combinations contain:
+ * each row takes the example that covers the most (position value, example)
+ * pairs not yet covered, ties going to the least-used example, then the first.
+ */
+function spreadExamples(keys: readonly (readonly string[])[], count: number): number[] {
+  const uncovered = new Set<string>();
+  for (const row of keys) row.forEach((value, d) => {
+    for (let e = 0; e < count; e++) uncovered.add(`${d}:${value}|${e}`);
+  });
+  const uses = new Array<number>(count).fill(0);
+  return keys.map((row) => {
+    let best = 0;
+    let bestGain = -1;
+    for (let e = 0; e < count; e++) {
+      const gain = row.reduce((g, value, d) => g + (uncovered.has(`${d}:${value}|${e}`) ? 1 : 0), 0);
+      if (gain > bestGain || (gain === bestGain && uses[e]! < uses[best]!)) [best, bestGain] = [e, gain];
+    }
+    row.forEach((value, d) => uncovered.delete(`${d}:${value}|${best}`));
+    uses[best]!++;
+    return best;
+  });
 }
 
 function variantsAt(registry: Registry, positions: readonly BlockPosition[]): Array<Variant<BlockRef> & { definition: BlockDefinition<any> }> {
@@ -94,7 +135,6 @@ export function enumerateCombinations(registry: Registry, options: EnumerateOpti
   const stems = variantsAt(registry, ['stem']);
   const stages = stageVariants(registry);
   const heads = variantsAt(registry, ['head']);
-  const augmentations: AugmentationRef[] = options.augmentations === false ? [] : registry.listAugmentations().map((a) => ({ name: a.name, options: {} }));
   const dims: [Variant<BlockRef>[], Variant<BlockRef[]>[], Variant<BlockRef>[]] = [stems, stages, heads];
   const focus = options.focus;
   const focused = focus !== undefined && [...stems, ...stages, ...heads].some((v) => v.plugins.includes(focus));
@@ -107,7 +147,7 @@ export function enumerateCombinations(registry: Registry, options: EnumerateOpti
   let product = 0;
   let pairwise = false;
   const seen = new Set<string>();
-  const combinations: Combination[] = [];
+  const rows: Array<{ label: string; spec: ModelSpecInput; keys: [string, string, string] }> = [];
   for (const [s, st, h] of products) {
     const sizes = [s.length, st.length, h.length];
     product += productSize(sizes);
@@ -120,10 +160,21 @@ export function enumerateCombinations(registry: Registry, options: EnumerateOpti
       const label = `${stem.label} > ${stageList.label} > ${head.label}`;
       if (seen.has(label)) continue;
       seen.add(label);
-      combinations.push({ label, spec: specOf(stem.value, stageList.value, head.value, o), augmentations, seed: o.seed });
+      rows.push({ label, spec: specOf(stem.value, stageList.value, head.value, o), keys: [stem.label, stageList.label, head.label] });
     }
   }
-  return { combinations, product, pairwise };
+  const registered = options.augmentations === false ? [] : registry.listAugmentations();
+  const coverage: AugmentationCoverage[] = [];
+  // Per augmentation, the examples each row runs with (indices into its examples).
+  const placed = registered.map(({ name, definition }) => {
+    const examples = augmentationExamples(definition);
+    const every = examples.length === 1 || rows.length * examples.length <= max;
+    coverage.push({ name, examples: examples.length, coverage: every ? 'every' : 'pairwise' });
+    const spread = every ? [] : spreadExamples(rows.map((r) => r.keys), examples.length);
+    return rows.map((_, i) => (every ? examples.map((_: unknown, e: number) => e) : [spread[i]!]).map((e: number): AugmentationRef => ({ name, options: { ...examples[e]! }, example: e })));
+  });
+  const combinations = rows.map(({ label, spec }, i): Combination => ({ label, spec, augmentations: placed.flatMap((perRow) => perRow[i]!), seed: o.seed }));
+  return { combinations, product, pairwise, augmentations: coverage };
 }
 
 /** `count` combinations drawn without replacement, in a seeded order (all of them when count ≥ the list). */

@@ -1,6 +1,6 @@
 export { pluginSuite, type DescribeFunction, type PluginSuiteOptions, type TestFunction } from './suite.js';
 export { runCombination, type RunOptions } from './run.js';
-export { enumerateCombinations, sampleCombinations, type EnumerateOptions, type Enumeration } from './combinations.js';
+export { enumerateCombinations, sampleCombinations, type AugmentationCoverage, type EnumerateOptions, type Enumeration } from './combinations.js';
 export { pairwiseRows, productRows, productSize } from './pairwise.js';
 export { checkPlugin, type PluginCheckOptions } from './invariants/plugin.js';
 export {
@@ -21,4 +21,4 @@ export {
 export { checkAugmentation } from './invariants/augmentation.js';
 export { combinationFromCounterexample, counterexample, shrinkCombination, type Counterexample, type ShrunkCounterexample } from './shrink.js';
 export { OFFICIAL_PLUGINS } from './official.js';
-export { CONTRACTS, failures, type AugmentationRef, type CheckResult, type CheckStatus, type Combination, type CombinationResult, type Contract } from './results.js';
+export { augmentationLabel, augmentationsLabel, CONTRACTS, failures, type AugmentationRef, type CheckResult, type CheckStatus, type Combination, type CombinationResult, type Contract } from './results.js';

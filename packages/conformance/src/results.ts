@@ -35,12 +35,33 @@ export interface CheckResult {
   readonly message: string;
   /** The augmentation this result is about, for augmentation contracts. */
   readonly augmentation?: string;
+  /** Which of the augmentation's declared examples it ran with (absent for options that are no declared example). */
+  readonly example?: number;
 }
 
-/** An augmentation by registered name, with its options. */
+/** An augmentation by registered name, with its options: one of its declared examples (`example` is the index) or any others. */
 export interface AugmentationRef {
   readonly name: string;
   readonly options: Record<string, unknown>;
+  /** Index into the augmentation's `examples` when `options` is that example; absent once a shrink changed the options. */
+  readonly example?: number;
+}
+
+/** Several references in short, grouped by augmentation: `cutmix#0,2 mixup#1`. */
+export function augmentationsLabel(refs: readonly AugmentationRef[]): string {
+  const groups = new Map<string, string[]>();
+  for (const ref of refs) {
+    const label = augmentationLabel(ref);
+    const [name, index] = ref.example !== undefined ? [ref.name, String(ref.example)] : [label, ''];
+    groups.set(name, [...(groups.get(name) ?? []), index]);
+  }
+  return [...groups].map(([name, indices]) => (indices.every((i) => i !== '') ? `${name}#${indices.join(',')}` : name)).join(' ');
+}
+
+/** `mixup#1` for a declared example, `mixup {"prob":0.5}` for other options, `mixup` for its defaults. */
+export function augmentationLabel(ref: AugmentationRef): string {
+  if (ref.example !== undefined) return `${ref.name}#${ref.example}`;
+  return Object.keys(ref.options).length ? `${ref.name} ${JSON.stringify(ref.options)}` : ref.name;
 }
 
 /**
@@ -66,17 +87,35 @@ export interface CombinationResult {
   readonly seconds: number;
 }
 
-export function pass(contract: Contract, message = '', augmentation?: string): CheckResult {
-  return { contract, status: 'pass', message, ...(augmentation ? { augmentation } : {}) };
+/** The augmentation a result is about: a name, or a reference that also says which example and options. */
+type Subject = string | AugmentationRef | undefined;
+
+function about(subject: Subject): Pick<CheckResult, 'augmentation' | 'example'> {
+  if (subject === undefined) return {};
+  if (typeof subject === 'string') return { augmentation: subject };
+  return { augmentation: subject.name, ...(subject.example !== undefined ? { example: subject.example } : {}) };
 }
 
-export function skip(contract: Contract, reason: string, augmentation?: string): CheckResult {
-  return { contract, status: 'skip', message: reason, ...(augmentation ? { augmentation } : {}) };
+export function pass(contract: Contract, message = '', augmentation?: Subject): CheckResult {
+  return { contract, status: 'pass', message, ...about(augmentation) };
 }
 
-export function fail(contract: Contract, detail: string, augmentation?: string): CheckResult {
-  const subject = augmentation ? ` (augmentation '${augmentation}')` : '';
-  return { contract, status: 'fail', message: `${contract}${subject}: ${CONTRACTS[contract]} — ${detail}`, ...(augmentation ? { augmentation } : {}) };
+export function skip(contract: Contract, reason: string, augmentation?: Subject): CheckResult {
+  return { contract, status: 'skip', message: reason, ...about(augmentation) };
+}
+
+/**
+ * A failure whose message leads with the contract, then the augmentation it is
+ * about with the example index and its options (what a replay needs), then what broke.
+ */
+export function fail(contract: Contract, detail: string, augmentation?: Subject): CheckResult {
+  let subject = '';
+  if (typeof augmentation === 'string') subject = ` (augmentation '${augmentation}')`;
+  else if (augmentation) {
+    const which = augmentation.example !== undefined ? ` example #${augmentation.example}` : '';
+    subject = ` (augmentation '${augmentation.name}'${which} with options ${JSON.stringify(augmentation.options)})`;
+  }
+  return { contract, status: 'fail', message: `${contract}${subject}: ${CONTRACTS[contract]} — ${detail}`, ...about(augmentation) };
 }
 
 /** The failures of a result, one line each. */

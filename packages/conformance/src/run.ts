@@ -54,9 +54,9 @@ export function runCombination(combination: Combination, registry: Registry, opt
         try {
           const results = checkAugmentation(ref, model, registry, batch);
           // A model that leaks per forward makes every augmentation step leak too; the model's leak is reported once, under leaks.
-          checks.push(...results.map((r) => (r.contract === 'augmentation-leaks' && r.status === 'fail' && leaks.status === 'fail' ? skip(r.contract, 'the model itself leaks', ref.name) : r)));
+          checks.push(...results.map((r) => (r.contract === 'augmentation-leaks' && r.status === 'fail' && leaks.status === 'fail' ? skip(r.contract, 'the model itself leaks', ref) : r)));
         } catch (error) {
-          checks.push(fail('augmentation-model-check', `threw ${(error as Error).message}`, ref.name));
+          checks.push(fail('augmentation-model-check', `threw ${(error as Error).message}`, ref));
         }
       }
     }

@@ -12,6 +12,17 @@ function* simpler(c: Combination): Generator<Combination> {
   const withSpec = (s: Partial<ModelSpecInput>, what: string): Combination => ({ ...c, spec: { ...spec, ...s } as ModelSpecInput, label: `${c.label} (${what})` });
   if (c.augmentations.length > 1) for (let i = 0; i < c.augmentations.length; i++) yield { ...c, augmentations: [c.augmentations[i]!] };
   if (c.augmentations.length) yield { ...c, augmentations: [] };
+  // An augmentation's example back at its defaults, then one option at a time: what stays is what the failure needs.
+  for (let i = 0; i < c.augmentations.length; i++) {
+    const ref = c.augmentations[i]!;
+    const keys = Object.keys(ref.options);
+    const withOptions = (options: Record<string, unknown>): Combination => ({ ...c, augmentations: c.augmentations.map((r, j) => (j === i ? { name: r.name, options } : r)) });
+    if (keys.length > 1) yield withOptions({});
+    for (const key of keys) {
+      const { [key]: _dropped, ...rest } = ref.options;
+      yield withOptions(rest);
+    }
+  }
   for (let i = 0; i < stages.length; i++) yield withSpec({ stages: stages.filter((_, j) => j !== i) }, `without stages[${i}]`);
   for (let i = 0; i < stages.length; i++) {
     const depth = stages[i]!.depth;
@@ -47,8 +58,9 @@ export interface ShrunkCounterexample {
 
 /**
  * Shrinks a failing combination greedily, as property-testing libraries shrink a
- * counterexample: tries simpler variants (fewer augmentations and stages, depth 1,
- * no drop path, two classes, each option back at its default) and keeps any that
+ * counterexample: tries simpler variants (fewer augmentations, an augmentation's
+ * options back at their defaults, fewer stages, depth 1, no drop path, two classes,
+ * each block option back at its default) and keeps any that
  * still break the same contract, until none does or `budget` runs are spent.
  */
 export function shrinkCombination(failing: CombinationResult, registry: Registry, options: RunOptions & { budget?: number } = {}): ShrunkCounterexample {
@@ -82,6 +94,7 @@ export interface Counterexample {
   readonly label: string;
   readonly seed: number;
   readonly spec: ModelSpecInput;
+  /** Each with the options it ran with (and the index of the declared example they are, unless shrinking changed them). */
   readonly augmentations: Combination['augmentations'];
   /** The plugins that were registered (name@version), for the reader. */
   readonly plugins: readonly string[];

@@ -1,7 +1,7 @@
 import { corePlugin, getBackend, Registry, setBackend, type BackendChoice, type TesseraPlugin } from '@tessera/core';
 import { enumerateCombinations, sampleCombinations } from './combinations.js';
 import { checkPlugin } from './invariants/plugin.js';
-import { failures } from './results.js';
+import { augmentationsLabel, failures } from './results.js';
 import { runCombination } from './run.js';
 
 /** A test registrar with vitest's (and Jest's, node:test's) shape: `test(name, fn, timeout?)`. */
@@ -50,7 +50,9 @@ function ensureBackend(backend: BackendChoice): Promise<unknown> {
  * the plugin-level checks, then one test per combination of the plugin's blocks
  * (each example option set in each position it declares, with the partners core and
  * `dependencies` offer), each running every invariant, with every registered
- * augmentation on every built model. Runs on a fresh registry (core, dependencies,
+ * augmentation on every built model under its declared examples (all of them, or
+ * one per combination in pairwise coverage when combinations × examples exceeds
+ * `maxProduct`; the test name lists them, e.g. `… | cutmix#1 mixup#0`). Runs on a fresh registry (core, dependencies,
  * the plugin), never the process-wide one.
  *
  *   import { pluginSuite } from '@tessera/conformance';
@@ -87,8 +89,9 @@ export function pluginSuite(options: PluginSuiteOptions): void {
     });
     const chosen = options.runs === undefined ? combinations : sampleCombinations(combinations, options.runs, options.seed ?? 0);
     for (const combination of chosen) {
+      const augmentations = augmentationsLabel(combination.augmentations);
       test(
-        combination.label,
+        augmentations ? `${combination.label} | ${augmentations}` : combination.label,
         async () => {
           await ensureBackend(backend);
           const result = runCombination(combination, registry);

@@ -12,7 +12,7 @@ beforeAll(async () => {
 function contractsNamed(errors: readonly string[]): Set<string> {
   const named = new Set<string>();
   for (const e of errors) for (const line of e.split('\n')) {
-    const m = /^([a-z-]+)(?: \(augmentation '[^']+'\))?: /.exec(line);
+    const m = /^([a-z-]+)(?: \(augmentation '[^']+'(?: example #\d+)?(?: with options \{.*?\})?\))?: /.exec(line);
     if (m && m[1]! in CONTRACTS) named.add(m[1]!);
   }
   return named;
@@ -31,6 +31,8 @@ describe('the conformance kit', () => {
     ['wrong-shape', 'shapes', /reports outputSpec|planned .*but forward returned/],
     ['nan', 'finite', /NaN/],
     ['targets', 'augmentation-targets', /sums to 0\.8/],
+    // Fine at its defaults; breaks only under its declared example #1: the failure names that example and its options.
+    ['targets-example', 'augmentation-targets', /^augmentation-targets \(augmentation 'sample_smooth' example #1 with options \{"epsilon":0\.1,"spread":"others"\}\): .*sums to 1\.0[45]/m],
     ['core-range', 'plugin-core-range', /\^999\.0\.0/],
   ];
   test.each(cases)('fails the plugin that breaks %s, naming the %s contract', async (breakage, contract, detail) => {

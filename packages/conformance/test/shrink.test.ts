@@ -45,3 +45,39 @@ describe('shrinking and replay', () => {
     expect(() => combinationFromCounterexample({ spec: {} })).toThrow(/not a tessera check counterexample/);
   });
 });
+
+describe('shrinking an augmentation example', () => {
+  test("a failure under one declared example keeps that example's options in the counterexample, and replays", () => {
+    const registry = new Registry().use(corePlugin).use(samplePlugin('targets-example'));
+    const combination: Combination = {
+      label: 'patch_embed#0 > class_token#0 sample_residual#0 > classifier#0',
+      seed: 3,
+      augmentations: [
+        { name: 'mixup', options: {}, example: 0 },
+        { name: 'sample_smooth', options: {}, example: 0 },
+        { name: 'sample_smooth', options: { epsilon: 0.1, spread: 'others' }, example: 1 },
+      ],
+      spec: {
+        imgSize: 16,
+        numClasses: 3,
+        stem: { block: 'patch_embed', options: { patchSize: 4, embedDim: 8 } },
+        stages: [{ block: 'class_token', options: {} }, { block: 'sample_residual', options: {} }],
+        head: { block: 'classifier', options: { pool: 'token' } },
+      },
+    };
+    const failing = runCombination(combination, registry);
+    // Only examples[1] breaks: the defaults of the same augmentation keep the contract.
+    const failed = failing.checks.filter((c) => c.status === 'fail');
+    expect(failed.map((c) => [c.contract, c.augmentation, c.example])).toEqual([['augmentation-targets', 'sample_smooth', 1]]);
+    expect(failed[0]!.message).toMatch(/^augmentation-targets \(augmentation 'sample_smooth' example #1 with options \{"epsilon":0\.1,"spread":"others"\}\): /);
+    const shrunk = shrinkCombination(failing, registry);
+    expect(shrunk.contract).toBe('augmentation-targets');
+    // The other augmentations go; the option that breaks it stays (epsilon may go back to its default: it still breaks there).
+    expect(shrunk.combination.augmentations).toHaveLength(1);
+    expect(shrunk.combination.augmentations[0]).toMatchObject({ name: 'sample_smooth', options: { spread: 'others' } });
+    const file = JSON.parse(JSON.stringify(counterexample(shrunk, ['tessera-plugin-sample-targets-example@1.2.3'])));
+    expect(file.augmentations[0].options.spread).toBe('others');
+    const replayed = runCombination(combinationFromCounterexample(file), registry);
+    expect(failures(replayed.checks).join('\n')).toMatch(/^augmentation-targets \(augmentation 'sample_smooth' with options \{.*"spread":"others".*\}\): /);
+  });
+});

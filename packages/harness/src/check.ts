@@ -4,6 +4,8 @@ import { Option } from 'commander';
 import { BACKENDS, registry, setBackend, type BackendChoice, type TesseraPlugin } from '@tessera/core';
 import { writeFileAtomic } from '@tessera/core/node';
 import {
+  augmentationLabel,
+  augmentationsLabel,
   checkPlugin,
   combinationFromCounterexample,
   counterexample,
@@ -55,17 +57,27 @@ function mark(checks: readonly CheckResult[], contract: Contract): string {
   return '✓';
 }
 
-/** Per augmentation: ✓ served, r refused (and rightly so), ✗ a broken contract. */
-function augmentationMarks(checks: readonly CheckResult[], names: readonly string[]): string {
+/**
+ * Per augmentation, one mark per example it ran with, followed by the example's
+ * index: ✓1 served under examples[1], r0 refused (and rightly so), ✗2 a broken contract.
+ */
+function augmentationMarks(result: CombinationResult, names: readonly string[]): string {
   return names
     .map((name) => {
-      const mine = checks.filter((c) => c.augmentation === name);
-      if (!mine.length) return '·';
-      if (mine.some((c) => c.status === 'fail')) return '✗';
-      if (mine.some((c) => c.contract === 'augmentation-model-check' && c.message.startsWith('refused'))) return 'r';
-      return '✓';
+      const refs = result.combination.augmentations.filter((a) => a.name === name);
+      if (!refs.length) return '·';
+      return refs
+        .map((ref) => {
+          const mine = result.checks.filter((c) => c.augmentation === name && c.example === ref.example);
+          const index = ref.example ?? '*';
+          if (!mine.length) return `·${index}`;
+          if (mine.some((c) => c.status === 'fail')) return `✗${index}`;
+          if (mine.some((c) => c.contract === 'augmentation-model-check' && c.message.startsWith('refused'))) return `r${index}`;
+          return `✓${index}`;
+        })
+        .join('');
     })
-    .join('');
+    .join(' ');
 }
 
 function formatTable(results: readonly CombinationResult[], augmentations: readonly string[]): string[] {
@@ -74,7 +86,7 @@ function formatTable(results: readonly CombinationResult[], augmentations: reado
   const lines = [header, '-'.repeat(header.length)];
   for (const r of results) {
     const cells = r.outcome === 'refused' ? MODEL_COLUMNS.map(([c]) => (c === 'build' ? '✓' : '·').padEnd(7)).join('') : MODEL_COLUMNS.map(([c]) => mark(r.checks, c).padEnd(7)).join('');
-    lines.push(`${r.combination.label.padEnd(width)}  ${(r.passed ? r.outcome : 'FAILED').padEnd(7)}  ${cells}  ${augmentationMarks(r.checks, augmentations)}`);
+    lines.push(`${r.combination.label.padEnd(width)}  ${(r.passed ? r.outcome : 'FAILED').padEnd(7)}  ${cells}  ${r.outcome === 'built' ? augmentationMarks(r, augmentations) : ''}`.trimEnd());
   }
   return lines;
 }
@@ -86,7 +98,7 @@ function pluginsOtherThan(plugin: TesseraPlugin): TesseraPlugin[] {
 /**
  * `tessera check`: every combination of the installed plugins' blocks (from their
  * declared positions and example options; pairwise when the product is too large),
- * each with every augmentation, through the conformance invariants; the plugins'
+ * each with every augmentation under its declared examples, through the conformance invariants; the plugins'
  * own checks; a table (or JSON); a shrunk counterexample file on failure.
  */
 export async function runCheck(flags: CheckFlags, ctx: CommandContext): Promise<number> {
@@ -107,7 +119,8 @@ export async function runCheck(flags: CheckFlags, ctx: CommandContext): Promise<
     const failed = result.checks.filter((c) => c.status === 'fail');
     if (flags.json) io.out(JSON.stringify({ replay: path, label: combination.label, seed: combination.seed, outcome: result.outcome, passed: result.passed, checks: result.checks }));
     else {
-      io.out(`replay ${path}: ${combination.label} (seed ${combination.seed})`);
+      const augmented = combination.augmentations.map((a) => `${augmentationLabel(a)}${a.example !== undefined ? ` ${JSON.stringify(a.options)}` : ''}`).join(', ');
+      io.out(`replay ${path}: ${combination.label} (seed ${combination.seed})${augmented ? ` with ${augmented}` : ''}`);
       io.out(result.passed ? `passes now (${result.outcome})` : `fails:\n  ${failed.map((c) => c.message).join('\n  ')}`);
     }
     return result.passed ? 0 : 1;
@@ -144,6 +157,7 @@ export async function runCheck(flags: CheckFlags, ctx: CommandContext): Promise<
     enumerated: enumeration.combinations.length,
     product: enumeration.product,
     pairwise: enumeration.pairwise,
+    augmentationExamples: enumeration.augmentations,
     built: results.filter((r) => r.outcome === 'built').length,
     refused: results.filter((r) => r.outcome === 'refused').length,
     failed: failed.length,
@@ -155,20 +169,32 @@ export async function runCheck(flags: CheckFlags, ctx: CommandContext): Promise<
       JSON.stringify({
         ...summary,
         pluginChecks: pluginResults,
-        results: results.map((r) => ({ label: r.combination.label, outcome: r.outcome, passed: r.passed, seconds: r.seconds, ...(r.refusal ? { refusal: r.refusal } : {}), checks: r.checks.filter((c) => c.status !== 'pass') })),
+        results: results.map((r) => ({
+          label: r.combination.label,
+          augmentations: r.combination.augmentations,
+          outcome: r.outcome,
+          passed: r.passed,
+          seconds: r.seconds,
+          ...(r.refusal ? { refusal: r.refusal } : {}),
+          checks: r.checks.filter((c) => c.status !== 'pass'),
+        })),
         ...(counterexamplePath ? { counterexample: counterexamplePath } : {}),
       }),
     );
   } else {
     for (const line of formatTable(results, augmentations)) io.out(line);
     io.out('');
-    io.out('✓ kept  ✗ broken  – skipped  · not applicable  r refused by the augmentation (and rightly so)');
+    io.out('✓ kept  ✗ broken  – skipped  · not applicable  r refused by the augmentation (and rightly so); an augment mark is followed by the index of the example it ran with');
+    io.out(`augmentation examples: ${enumeration.augmentations.map((a) => `${a.name} ${a.examples} (${a.coverage === 'every' ? 'each on every combination' : 'pairwise over the combinations'})`).join(', ')}`);
     for (const p of pluginResults) io.out(`plugin ${p.plugin}: ${p.checks.every((c) => c.status !== 'fail') ? 'ok' : 'FAILED'}`);
     io.out(
       `${summary.combinations} combinations${summary.pairwise ? ` (pairwise coverage of a ${summary.product}-row product)` : ''}${flags.runs !== undefined ? `, ${summary.combinations} of ${summary.enumerated} drawn with seed ${flags.seed}` : ''}: ${summary.built} built, ${summary.refused} refused up front, ${summary.failed} failed; ${seconds.toFixed(1)} s`,
     );
     for (const f of pluginFailures) io.out(`FAIL ${f}`);
-    for (const r of failed) for (const c of r.checks.filter((x) => x.status === 'fail')) io.out(`FAIL ${r.combination.label}: ${c.message}`);
+    for (const r of failed) {
+      const augmented = augmentationsLabel(r.combination.augmentations);
+      for (const c of r.checks.filter((x) => x.status === 'fail')) io.out(`FAIL ${r.combination.label}${augmented ? ` | ${augmented}` : ''}: ${c.message}`);
+    }
     if (counterexamplePath) io.out(`shrunk counterexample (${shrunkMessage}) written to ${counterexamplePath}; rerun it with: tessera check --replay ${counterexamplePath}`);
   }
   return failed.length || pluginFailures.length ? 1 : 0;

@@ -19,7 +19,14 @@ interface CheckJson {
   refused: number;
   failed: number;
   pluginFailures: number;
-  results: Array<{ label: string; outcome: string; passed: boolean; checks: Array<{ contract: string; status: string; message: string }> }>;
+  augmentationExamples: Array<{ name: string; examples: number; coverage: string }>;
+  results: Array<{
+    label: string;
+    outcome: string;
+    passed: boolean;
+    augmentations: Array<{ name: string; example?: number; options: Record<string, unknown> }>;
+    checks: Array<{ contract: string; status: string; message: string }>;
+  }>;
   counterexample?: string;
 }
 
@@ -40,9 +47,21 @@ describe('tessera check', () => {
     // Both outcomes occur, so neither side of "built or refused" is vacuous.
     expect(json.built).toBeGreaterThan(10);
     expect(json.refused).toBeGreaterThan(0);
+    // Each augmentation runs under its declared examples (one per combination, spread pairwise), each carrying its options.
+    expect(json.augmentationExamples.map((a) => a.name)).toEqual(['corrupt', 'cutmix', 'mixup', 'transmix']);
+    for (const a of json.augmentationExamples) expect(a.examples, a.name).toBeGreaterThanOrEqual(2);
+    const refs = json.results.flatMap((r) => r.augmentations);
+    for (const { name, examples } of json.augmentationExamples) {
+      const used = new Set(refs.filter((a) => a.name === name).map((a) => a.example));
+      expect(used.size, name).toBe(examples);
+    }
+    expect(refs.some((a) => a.name === 'transmix' && a.options.lambda === 'attention')).toBe(true);
     const table = tessera(['check', '--runs', '3', '--seed', '7']);
     expect(table.status, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/combination\s+outcome\s+build\s+shape\s+finite\s+batch\s+seed\s+state\s+leaks\s+loss\s+augment \(corrupt, cutmix, mixup, transmix\)/);
+    // Built rows mark each augmentation with the index of the example it ran with.
+    expect(table.stdout).toMatch(/built .*  [✓r✗·]\d [✓r✗·]\d [✓r✗·]\d [✓r✗·]\d\n/);
+    expect(table.stdout).toMatch(/augmentation examples: corrupt 2 \(pairwise over the combinations\), cutmix 3 .*transmix 3/);
     expect(table.stdout).toMatch(/3 combinations \(pairwise coverage of a \d+-row product\), 3 of \d+ drawn with seed 7: \d+ built, \d+ refused up front, 0 failed/);
   });
 

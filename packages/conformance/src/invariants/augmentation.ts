@@ -78,7 +78,7 @@ export function checkAugmentation(ref: AugmentationRef, model: ComposedModel, re
   try {
     augmentation = createAugmentation(name, ref.options, registry);
   } catch (error) {
-    return [fail('augmentation-model-check', `cannot be created with options ${JSON.stringify(ref.options)}: ${errorMessage(error)}`, name)];
+    return [fail('augmentation-model-check', `cannot be created with these options: ${errorMessage(error)}`, ref)];
   }
   let refusal: string | undefined;
   try {
@@ -89,18 +89,18 @@ export function checkAugmentation(ref: AugmentationRef, model: ComposedModel, re
   const before = tf.memory().numTensors;
   const served = serve(augmentation, model, batch, batch.seed);
   if (refusal !== undefined) {
-    if (served.ok && !served.problems.length) return [fail('augmentation-model-check', `checkModel refused ${model.config.name} ("${refusal}"), yet a training step with it works and gives valid targets`, name)];
+    if (served.ok && !served.problems.length) return [fail('augmentation-model-check', `checkModel refused ${model.config.name} ("${refusal}"), yet a training step with it works and gives valid targets`, ref)];
     // A refused model may leave whatever the failed attempt made: that attempt is the check's, not the plugin's contract.
-    return [pass('augmentation-model-check', `refused: ${refusal}`, name), skip('augmentation-targets', 'refused model', name), skip('augmentation-leaks', 'refused model', name)];
+    return [pass('augmentation-model-check', `refused: ${refusal}`, ref), skip('augmentation-targets', 'refused model', ref), skip('augmentation-leaks', 'refused model', ref)];
   }
-  if (!served.ok) return [fail('augmentation-model-check', `checkModel accepted the model, then a training step failed: ${served.error}`, name)];
-  const results: CheckResult[] = [pass('augmentation-model-check', 'accepted', name)];
-  results.push(served.problems.length ? fail('augmentation-targets', served.problems.join('; '), name) : pass('augmentation-targets', '', name));
+  if (!served.ok) return [fail('augmentation-model-check', `checkModel accepted the model, then a training step failed: ${served.error}`, ref)];
+  const results: CheckResult[] = [pass('augmentation-model-check', 'accepted', ref)];
+  results.push(served.problems.length ? fail('augmentation-targets', served.problems.join('; '), ref) : pass('augmentation-targets', '', ref));
   const first = tf.memory().numTensors - before;
   const again = tf.memory().numTensors;
   serve(augmentation, model, batch, batch.seed + 1);
   const second = tf.memory().numTensors - again;
   const leaked = Math.max(first, second);
-  results.push(leaked !== 0 ? fail('augmentation-leaks', `a training step with it left ${leaked} tensor(s) behind`, name) : pass('augmentation-leaks', '', name));
+  results.push(leaked !== 0 ? fail('augmentation-leaks', `a training step with it left ${leaked} tensor(s) behind`, ref) : pass('augmentation-leaks', '', ref));
   return results;
 }

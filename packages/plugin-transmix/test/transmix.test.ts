@@ -325,6 +325,22 @@ describe('plugin and model check', () => {
     expect(() => new TransMix({ mode: 'elem' } as never)).toThrow(/transmix option/);
   });
 
+  it('declares examples its options accept that reach what the defaults do not: CutMix on every batch with Eq. 5 λ unsmoothed, partial mixing', () => {
+    const examples = transmixPlugin.augmentations!.transmix!.examples!;
+    expect(examples[0]).toEqual({});
+    const kinds = examples.map((example) => {
+      const t = createAugmentation('transmix', example) as TransMix;
+      const drawn = new Set<string>();
+      for (let seed = 0; seed < 40; seed++) drawn.add(t.sample(4, new Rng(seed)).samples[0]!.kind);
+      return [t.options.lambda, t.options.labelSmoothing, [...drawn].sort().join('+')];
+    });
+    expect(kinds).toEqual([
+      ['mean', 0.1, 'cutmix+mixup'],
+      ['attention', 0, 'cutmix'],
+      ['mean', 0.1, 'cutmix+mixup+none'],
+    ]);
+  });
+
   it('refuses, when attached, a model without a class token feeding attention, saying why TransMix needs one', () => {
     const noClassToken = createModelFromSpec({
       name: 'avg_pool_vit',

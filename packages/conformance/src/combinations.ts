@@ -1,4 +1,4 @@
-import { augmentationExamples, type BlockDefinition, type BlockPosition, type ModelSpecInput, type Registry } from '@tessera/core';
+import { augmentationExamples, parseModelSpec, planModel, tf, type BlockDefinition, type BlockPosition, type ModelSpecInput, type Registry } from '@tessera/core';
 import { pairwiseRows, productRows, productSize } from './pairwise.js';
 import type { AugmentationRef, Combination } from './results.js';
 
@@ -53,6 +53,21 @@ export interface Enumeration {
   readonly pairwise: boolean;
   /** Per registered augmentation, how its examples cover the combinations. */
   readonly augmentations: readonly AugmentationCoverage[];
+}
+
+/**
+ * Whether a spec plans (so the model will be built and its augmentations run). Planning makes no tensor by contract;
+ * the tidy frees any a broken block makes anyway (runCombination reports that under `build`).
+ */
+function plans(spec: ModelSpecInput, registry: Registry): boolean {
+  try {
+    tf.tidy(() => {
+      planModel(parseModelSpec(spec), registry);
+    });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -165,13 +180,19 @@ export function enumerateCombinations(registry: Registry, options: EnumerateOpti
   }
   const registered = options.augmentations === false ? [] : registry.listAugmentations();
   const coverage: AugmentationCoverage[] = [];
+  // A refused combination runs no augmentation, so examples are spread over the combinations that plan; the refused
+  // ones take the examples in turn (they appear in a replay file, nowhere else).
+  const built = registered.length ? rows.map((r) => plans(r.spec, registry)) : [];
+  const builtRows = rows.filter((_, i) => built[i]);
   // Per augmentation, the examples each row runs with (indices into its examples).
   const placed = registered.map(({ name, definition }) => {
     const examples = augmentationExamples(definition);
-    const every = examples.length === 1 || rows.length * examples.length <= max;
+    const every = examples.length === 1 || builtRows.length * examples.length <= max;
     coverage.push({ name, examples: examples.length, coverage: every ? 'every' : 'pairwise' });
-    const spread = every ? [] : spreadExamples(rows.map((r) => r.keys), examples.length);
-    return rows.map((_, i) => (every ? examples.map((_: unknown, e: number) => e) : [spread[i]!]).map((e: number): AugmentationRef => ({ name, options: { ...examples[e]! }, example: e })));
+    const spread = every ? [] : spreadExamples(builtRows.map((r) => r.keys), examples.length);
+    let next = 0;
+    const chosen = rows.map((_, i) => (every ? examples.map((_: unknown, e: number) => e) : [built[i] ? spread[next++]! : i % examples.length]));
+    return chosen.map((indices) => indices.map((e): AugmentationRef => ({ name, options: { ...examples[e]! }, example: e })));
   });
   const combinations = rows.map(({ label, spec }, i): Combination => ({ label, spec, augmentations: placed.flatMap((perRow) => perRow[i]!), seed: o.seed }));
   return { combinations, product, pairwise, augmentations: coverage };

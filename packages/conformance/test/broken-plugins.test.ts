@@ -1,6 +1,6 @@
 import { setBackend } from '@tessera/core';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { CONTRACTS, type Contract } from '../src/index.js';
+import { checkPlugin, CONTRACTS, failures, type Contract } from '../src/index.js';
 import { samplePlugin, type Breakage } from './fixtures/sample-plugin.js';
 import { runSuite } from './helpers.js';
 
@@ -35,6 +35,15 @@ describe('the conformance kit', () => {
     ['targets-example', 'augmentation-targets', /^augmentation-targets \(augmentation 'sample_smooth' example #1 with options \{"epsilon":0\.1,"spread":"others"\}\): .*sums to 1\.0[45]/m],
     ['core-range', 'plugin-core-range', /\^999\.0\.0/],
   ];
+  test("fails, under plugin-declarations, an augmentation example its own options refuse (use() refuses the plugin), naming the example", () => {
+    const plugin = samplePlugin();
+    const smooth = plugin.augmentations!.sample_smooth!;
+    const broken = { ...plugin, augmentations: { sample_smooth: { ...smooth, examples: [{}, { epsilon: 1.5 }] } } };
+    const problems = failures(checkPlugin(broken));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^plugin-declarations: .*use\(\) refuses it: .*augmentation 'sample_smooth' examples\[1\] \{"epsilon":1\.5\} is refused by its own options: epsilon: /);
+  });
+
   test.each(cases)('fails the plugin that breaks %s, naming the %s contract', async (breakage, contract, detail) => {
     const results = await runSuite({ plugin: samplePlugin(breakage) });
     const errors = results.flatMap((r) => (r.error ? [r.error] : []));

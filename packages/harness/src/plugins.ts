@@ -125,7 +125,8 @@ async function importFrom(specifier: string, base: string): Promise<{ module: Re
 function register(plugins: TesseraPlugin[], source: string, loaded: LoadedPlugin[]): void {
   for (const plugin of plugins) {
     use(plugin);
-    loaded.push({ name: plugin.name, version: plugin.version, source });
+    // A package both declared by the project and named with --plugin is one plugin: listed once, where it was first found.
+    if (!loaded.some((p) => p.name === plugin.name && p.version === plugin.version)) loaded.push({ name: plugin.name, version: plugin.version, source });
   }
 }
 

@@ -42,6 +42,13 @@ describe('plugin discovery', () => {
     await expect(loadPlugins(['./no-such-plugin.mjs'])).rejects.toThrow(/--plugin \.\/no-such-plugin\.mjs: cannot import it/);
   });
 
+  test('a declared plugin also named with --plugin is listed once', async () => {
+    const loaded = await loadPlugins(['@tessera/plugin-transmix'], { cwd: PACKAGE_DIR });
+    const names = loaded.map((p) => p.name);
+    expect(names.filter((n) => n === '@tessera/plugin-transmix')).toHaveLength(1);
+    expect(new Set(names).size).toBe(names.length);
+  });
+
   test('tessera models lists every model of every plugin, community ones included', () => {
     const r = tessera(['models', '--plugin', COMMUNITY, '--json']);
     expect(r.status, r.stderr).toBe(0);

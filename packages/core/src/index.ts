@@ -43,6 +43,7 @@ export { resamplePosEmbed, resizeMatrix, type ResampleInterpolation, type Resamp
 export { Module, ModuleDict, ModuleList, type Buffer, type LoadStateDictOptions, type LoadStateDictResult, type Parameter, type ParameterOptions, type TorchLayout } from './nn/module.js';
 export { ForwardContext, type AttentionRecord, type StageOverrides } from './nn/context.js';
 export { constant, kaimingNormalFanOut, ones, scaledBy, truncNormal, uniformFanIn, zeros, type Initializer } from './nn/init.js';
+export { buildWithWeights, initialValuesSkipped, withoutInitialValues } from './nn/deferred-init.js';
 export { LayerScale } from './nn/layer-scale.js';
 export { Sequential, type SequentialFunction, type SequentialModule, type SequentialStep } from './nn/sequential.js';
 export { ClassAttention, type ClassAttentionOptions } from './nn/class-attention.js';

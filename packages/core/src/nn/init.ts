@@ -1,10 +1,12 @@
 import { InvalidArgumentError } from '../errors.js';
 import { Rng, truncatedNormalValues } from '../tensor/random.js';
 import { tf } from '../tensor/tf.js';
+import { initialValuesSkipped } from './deferred-init.js';
 
 /**
  * Deterministic initialisers. Values are drawn in JavaScript from an Rng, so the
- * same seed gives the same weights on every backend.
+ * same seed gives the same weights on every backend. Inside `withoutInitialValues`
+ * (deferred-init.ts) the random ones return zeros and draw nothing.
  */
 export type Initializer = (shape: number[], rng: Rng) => tf.Tensor;
 
@@ -21,7 +23,7 @@ export function constant(value: number): Initializer {
 
 /** timm's `trunc_normal_(std)`: N(0, std²) cut at ±2 absolute. */
 export function truncNormal(std = 0.02): Initializer {
-  return (shape, rng) => tf.tensor(truncatedNormalValues(rng, sizeOf(shape), std), shape);
+  return (shape, rng) => (initialValuesSkipped() ? tf.zeros(shape) : tf.tensor(truncatedNormalValues(rng, sizeOf(shape), std), shape));
 }
 
 /**
@@ -37,6 +39,7 @@ export function scaledBy(init: Initializer, factor: number): Initializer {
 export function uniformFanIn(fanIn: number): Initializer {
   const bound = 1 / Math.sqrt(fanIn);
   return (shape, rng) => {
+    if (initialValuesSkipped()) return tf.zeros(shape);
     const values = new Float32Array(sizeOf(shape));
     for (let i = 0; i < values.length; i++) values[i] = (rng.uniform() * 2 - 1) * bound;
     return tf.tensor(values, shape);
@@ -47,6 +50,7 @@ export function uniformFanIn(fanIn: number): Initializer {
 export function kaimingNormalFanOut(fanOut: number): Initializer {
   const std = Math.sqrt(2 / fanOut);
   return (shape, rng) => {
+    if (initialValuesSkipped()) return tf.zeros(shape);
     const values = new Float32Array(sizeOf(shape));
     for (let i = 0; i < values.length; i++) values[i] = std * rng.normal();
     return tf.tensor(values, shape);

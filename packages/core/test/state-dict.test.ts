@@ -7,6 +7,7 @@ import {
   createModel,
   decodeSafetensors,
   encodeSafetensors,
+  encodeSafetensorsAsync,
   FormatError,
   loadTorchStateDict,
   Rng,
@@ -116,6 +117,26 @@ describe('safetensors', () => {
     for (const [k, v] of Object.entries(m.stateDict())) expect(Array.from(tensors[k]!.dataSync())).toEqual(Array.from(v.dataSync()));
     tf.dispose(Object.values(tensors));
     m.dispose();
+  });
+
+  it('writes the reference layout byte for byte: metadata, sorted keys, space padding to 8 bytes, packed F32 data', async () => {
+    const tensors = { b: tf.tensor1d([1.5, -2]), a: tf.tensor2d([[0.25], [3]]), n: tf.tensor1d([7], 'int32') };
+    const header = {
+      __metadata__: { format: 'pt' },
+      a: { dtype: 'F32', shape: [2, 1], data_offsets: [0, 8] },
+      b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
+      n: { dtype: 'F32', shape: [1], data_offsets: [16, 20] },
+    };
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const padded = json.length + ((8 - ((8 + json.length) % 8)) % 8);
+    const expected = new Uint8Array(8 + padded + 20).fill(0x20, 8 + json.length, 8 + padded);
+    new DataView(expected.buffer).setBigUint64(0, BigInt(padded), true);
+    expected.set(json, 8);
+    const data = new DataView(expected.buffer, 8 + padded);
+    [0.25, 3, 1.5, -2, 7].forEach((v, i) => data.setFloat32(4 * i, v, true));
+    expect(Buffer.from(encodeSafetensors(tensors, { format: 'pt' })).equals(Buffer.from(expected))).toBe(true);
+    expect(Buffer.from(await encodeSafetensorsAsync(tensors, { format: 'pt' })).equals(Buffer.from(expected))).toBe(true);
+    tf.dispose(Object.values(tensors));
   });
 
   it('reads the dtypes PyTorch writes (F16, BF16, F64, I64) as float32/int32', () => {

@@ -251,40 +251,53 @@ function checkLive(tensors: Record<string, tf.Tensor>, names: readonly string[])
 const asFloat32 = (values: tf.TypedArray | string[] | Uint8Array[]): Float32Array =>
   values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
 
-/** The file bytes for tensors whose values have been read (names sorted, values in the same order). */
-function encodeValues(tensors: Record<string, tf.Tensor>, names: readonly string[], values: readonly Float32Array[], metadata: Record<string, string>): Uint8Array {
+/** Where each tensor's bytes go in the file: the header and its padding, then the data in key order. */
+interface FileLayout {
+  readonly bytes: Uint8Array;
+  readonly dataStart: number;
+  readonly offsets: readonly number[];
+}
+
+/**
+ * The file, allocated once at its final size with the header written: the values are
+ * then copied straight into it, one tensor at a time, so writing a checkpoint holds
+ * the file plus one tensor's values (not every tensor's values, a copy of each, and the file).
+ */
+function layOut(tensors: Record<string, tf.Tensor>, names: readonly string[], metadata: Record<string, string>): FileLayout {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
-  const chunks: Uint8Array[] = [];
+  const offsets: number[] = [];
   let offset = 0;
-  names.forEach((name, i) => {
-    const v = values[i]!;
-    const bytes = new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
-    header[name] = { dtype: 'F32', shape: tensors[name]!.shape, data_offsets: [offset, offset + bytes.byteLength] };
-    chunks.push(bytes);
-    offset += bytes.byteLength;
-  });
+  for (const name of names) {
+    const byteLength = tensors[name]!.size * 4;
+    header[name] = { dtype: 'F32', shape: tensors[name]!.shape, data_offsets: [offset, offset + byteLength] };
+    offsets.push(offset);
+    offset += byteLength;
+  }
   const json = new TextEncoder().encode(JSON.stringify(header));
   // The data section starts 8-byte aligned, as the reference writer pads the header with spaces.
   const padding = (8 - ((8 + json.byteLength) % 8)) % 8;
   const headerLength = json.byteLength + padding;
-  const out = new Uint8Array(8 + headerLength + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.byteLength, 8 + headerLength);
-  let at = 8 + headerLength;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
+  const bytes = new Uint8Array(8 + headerLength + offset);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(headerLength), true);
+  bytes.set(json, 8);
+  bytes.fill(0x20, 8 + json.byteLength, 8 + headerLength);
+  return { bytes, dataStart: 8 + headerLength, offsets };
+}
+
+/** Copies the i-th tensor's values (little-endian F32, as every supported host stores them) into the file. */
+function putValues(layout: FileLayout, i: number, values: tf.TypedArray | string[] | Uint8Array[]): void {
+  const v = asFloat32(values);
+  layout.bytes.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), layout.dataStart + layout.offsets[i]!);
 }
 
 /** Serialises float tensors as F32 safetensors, keys sorted, data packed in key order. */
 export function encodeSafetensors(tensors: Record<string, tf.Tensor>, metadata: Record<string, string> = {}): Uint8Array {
   const names = Object.keys(tensors).sort();
   checkLive(tensors, names);
-  return encodeValues(tensors, names, names.map((n) => asFloat32(tensors[n]!.dataSync())), metadata);
+  const layout = layOut(tensors, names, metadata);
+  names.forEach((name, i) => putValues(layout, i, tensors[name]!.dataSync()));
+  return layout.bytes;
 }
 
 /**
@@ -294,6 +307,7 @@ export function encodeSafetensors(tensors: Record<string, tf.Tensor>, metadata: 
 export async function encodeSafetensorsAsync(tensors: Record<string, tf.Tensor>, metadata: Record<string, string> = {}): Promise<Uint8Array> {
   const names = Object.keys(tensors).sort();
   checkLive(tensors, names);
-  const values = await Promise.all(names.map(async (n) => asFloat32(await tensors[n]!.data())));
-  return encodeValues(tensors, names, values, metadata);
+  const layout = layOut(tensors, names, metadata);
+  for (let i = 0; i < names.length; i++) putValues(layout, i, await tensors[names[i]!]!.data());
+  return layout.bytes;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError as FlagError, Option } from 'commander';
-import { BACKENDS, getBackend, InvalidArgumentError, registry, setBackend, TesseraError, type BackendChoice } from '@tessera/core';
+import { BACKENDS, getBackend, InvalidArgumentError, registry, setBackend, TesseraError, withoutInitialValues, type BackendChoice } from '@tessera/core';
 import { writeFileAtomic } from '@tessera/core/node';
 import { parseAugmentList } from './augment.js';
 import { addCheckCommand } from './check.js';
@@ -342,7 +342,8 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
         // info runs one forward pass at batch 1 (to count MACs): refused before building when that cannot fit.
         const fits = { backend: getBackend(), evalBatchSize: 1, what: `${ref.name}${flags.imgSize ? ` at ${flags.imgSize}x${flags.imgSize}` : ''}` };
         estimateModel(ref, overrides, fits, modelName);
-        const model = buildModel(ref, overrides);
+        // Parameters and MACs depend on shapes alone: the initial values are not drawn.
+        const model = withoutInitialValues(() => buildModel(ref, overrides));
         try {
           checkModelFits(footprintOf(model), fits);
           const info = await describeModel(model);

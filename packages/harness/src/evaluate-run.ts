@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { getBackend, InvalidArgumentError, setBackend, StateDictError, tf, TesseraError, type BackendChoice, type VisionModel } from '@tessera/core';
+import { buildWithWeights, getBackend, InvalidArgumentError, setBackend, StateDictError, tf, TesseraError, type BackendChoice, type VisionModel } from '@tessera/core';
 import { writeFileAtomic } from '@tessera/core/node';
 import { checkDatasetSize, openDataset, type ImageDataset } from './data/index.js';
 import { describeEnvironment } from './environment.js';
@@ -18,10 +18,14 @@ import { loadCheckpointTensors, loadWeights, readCheckpoint, runFilePath } from 
 /** An evaluation whose loss is NaN or infinite: reported as a failure, never as a result. */
 export class NonFiniteResultError extends TesseraError {}
 
-/** Loads weights into the model, naming the file in any mismatch (missing or extra keys, shapes, integer dtypes). */
-function loadInto(model: VisionModel, tensors: Record<string, tf.Tensor>, file: string): void {
+/**
+ * Builds the model with these weights in place, without drawing the initial values
+ * they replace, naming the file in any mismatch (missing or extra keys, shapes,
+ * integer dtypes).
+ */
+function buildLoaded(build: () => VisionModel, tensors: Record<string, tf.Tensor>, file: string): VisionModel {
   try {
-    model.loadStateDict(tensors);
+    return buildWithWeights(build, tensors);
   } catch (error) {
     if (error instanceof StateDictError) throw new StateDictError(`${file}: ${error.message}`);
     throw error;
@@ -105,19 +109,22 @@ export async function loadEvaluation(options: EvalOptions): Promise<LoadedEvalua
   estimateModel(ref, { imgSize, seed, inChannels: /^(mnist|fashion-mnist):/.test(data) ? 1 : 3 }, fits);
   checkDatasetSize(data, { split: 'test', imgSize, ...(testSize ? { size: testSize } : {}) }, '--test-size');
   const dataset = await openDataset(data, { split: 'test', imgSize, seed, ...(testSize ? { size: testSize } : {}) });
-  const model = buildModel(ref, { numClasses: dataset.numClasses, imgSize, inChannels: dataset.channels, seed });
+  const build = () => buildModel(ref, { numClasses: dataset.numClasses, imgSize, inChannels: dataset.channels, seed });
+  let weights = 'random initialisation';
+  let model: VisionModel;
+  if (run) {
+    const file = options.ema ? run.state.files.ema : run.state.files.model;
+    if (!file) throw new InvalidArgumentError('--ema', true, 'a run trained with --ema (this checkpoint has no EMA weights)');
+    weights = runFilePath(run.runDir, file, resolve(run.runDir, 'checkpoint.json'));
+    model = buildLoaded(build, await loadCheckpointTensors(run.runDir, file), weights);
+  } else if (checkpoint) {
+    weights = resolve(checkpoint);
+    model = buildLoaded(build, await loadWeights(weights), weights);
+  } else {
+    model = build();
+  }
   try {
     checkModelFits(footprintOf(model), fits);
-    let weights = 'random initialisation';
-    if (run) {
-      const file = options.ema ? run.state.files.ema : run.state.files.model;
-      if (!file) throw new InvalidArgumentError('--ema', true, 'a run trained with --ema (this checkpoint has no EMA weights)');
-      weights = runFilePath(run.runDir, file, resolve(run.runDir, 'checkpoint.json'));
-      loadInto(model, await loadCheckpointTensors(run.runDir, file), weights);
-    } else if (checkpoint) {
-      weights = resolve(checkpoint);
-      loadInto(model, await loadWeights(weights), weights);
-    }
     return { model, dataset, data, seed, runDir: run?.runDir ?? null, weights, ...(testSize ? { testSize } : {}) };
   } catch (error) {
     model.dispose();

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Attention, CompositionError, createModel, createModelFromSpec, InvalidArgumentError, parseModelSpec, planModel, registry, resolveImgSize, Rng, tf, UnknownNameError, type Module, type ModelSpec, type PlannedBlock, type VisionModel } from '@tessera/core';
+import { Attention, CompositionError, createModel, createModelFromSpec, InvalidArgumentError, parseModelSpec, planModel, registry, resolveImgSize, Rng, tf, UnknownNameError, withoutInitialValues, type Module, type ModelSpec, type PlannedBlock, type VisionModel } from '@tessera/core';
 import { openRegularFile, readRange } from '@tessera/core/node';
 import { checkModelFits, parametersAtLeast, type ModelFootprint, type ResourceEstimate } from './resources.js';
 
@@ -123,7 +123,8 @@ export function checkModel(ref: ModelRef, overrides: ModelOverrides = {}, source
 /** Parameters of one planned block, built at its true input and freed again. */
 function builtParameters(block: PlannedBlock): number {
   return tf.tidy(() => {
-    const built = block.definition.create(block.input, block.options, new Rng(0));
+    // Counted, never run: no initial value is drawn.
+    const built = withoutInitialValues(() => block.definition.create(block.input, block.options, new Rng(0)));
     try {
       return built.numParameters();
     } finally {

@@ -70,6 +70,23 @@ export function formatBytes(bytes: number): string {
   return `${value >= 100 || unit === 0 ? value.toFixed(0) : value.toPrecision(3)} ${units[unit]}`;
 }
 
+/**
+ * The advice when a model's parameters, gradients and AdamW moments alone exceed the
+ * backend: no batch or image size can help, another backend can. Evaluation needs the
+ * parameters only, so it still runs here.
+ */
+function trainingElsewhere(stateBytes: number, backend: string, exact: boolean): string {
+  const machine = deviceMemoryLimit('cpu');
+  const elsewhere = [
+    ...(backend !== 'cpu' && machine.bytes > stateBytes ? [`--backend cpu (${machine.what}; slower)`] : []),
+    ...(backend !== 'webgpu' && backend !== 'tensorflow-gpu' ? ['--backend webgpu or tensorflow-gpu on a GPU with enough memory'] : []),
+  ];
+  return (
+    `Its parameters, gradients and AdamW moments alone need ${exact ? '' : 'at least '}${formatBytes(stateBytes)}, so no --batch-size or --img-size fits the ${backend} backend. ` +
+    `${elsewhere.length ? `Train it with ${elsewhere.join(', or ')}, or` : 'Train it on a device with more memory, or'} choose a smaller model; \`tessera eval\` and \`tessera info\` still run it here.`
+  );
+}
+
 export interface ModelFootprint {
   /** The feature spec after each block (stem first, head last). */
   readonly outputs: readonly FeatureSpec[];
@@ -115,12 +132,13 @@ export function checkModelFits(model: ModelFootprint, options: { backend: string
   if (paramBytes > limit.bytes) refuse(`the model (${paramsText})`, paramBytes, 'Make it smaller (embedDim, depth, numClasses).');
   let trainBytes: number | undefined;
   if (options.batchSize !== undefined) {
-    trainBytes = 4 * paramBytes + options.batchSize * (perExample[0]! + activationElements * TRAIN_KEPT_PER_OUTPUT) * FLOAT_BYTES;
+    const stateBytes = 4 * paramBytes;
+    trainBytes = stateBytes + options.batchSize * (perExample[0]! + activationElements * TRAIN_KEPT_PER_OUTPUT) * FLOAT_BYTES;
     if (trainBytes > limit.bytes) {
       refuse(
         `a training step at batch size ${options.batchSize} (${paramsText} with gradients and AdamW moments, and the activations of ${model.outputs.length} blocks kept for the backward pass)`,
         trainBytes,
-        'Lower --batch-size or --img-size, or make the model smaller.',
+        stateBytes > limit.bytes ? trainingElsewhere(stateBytes, options.backend, model.paramsExact) : 'Lower --batch-size or --img-size, or make the model smaller.',
       );
     }
   }

@@ -12,6 +12,9 @@ export type Initializer = (shape: number[], rng: Rng) => tf.Tensor;
 
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** The zeros a skipped initialiser returns: `fill` writes them in the backend's own memory (wasm: in its heap), with no host array to copy in. */
+const skippedValues = (shape: number[]) => tf.fill(shape, 0);
+
 export const zeros: Initializer = (shape) => tf.zeros(shape);
 export const ones: Initializer = (shape) => tf.ones(shape);
 
@@ -23,7 +26,7 @@ export function constant(value: number): Initializer {
 
 /** timm's `trunc_normal_(std)`: N(0, std²) cut at ±2 absolute. */
 export function truncNormal(std = 0.02): Initializer {
-  return (shape, rng) => (initialValuesSkipped() ? tf.zeros(shape) : tf.tensor(truncatedNormalValues(rng, sizeOf(shape), std), shape));
+  return (shape, rng) => (initialValuesSkipped() ? skippedValues(shape) : tf.tensor(truncatedNormalValues(rng, sizeOf(shape), std), shape));
 }
 
 /**
@@ -39,7 +42,7 @@ export function scaledBy(init: Initializer, factor: number): Initializer {
 export function uniformFanIn(fanIn: number): Initializer {
   const bound = 1 / Math.sqrt(fanIn);
   return (shape, rng) => {
-    if (initialValuesSkipped()) return tf.zeros(shape);
+    if (initialValuesSkipped()) return skippedValues(shape);
     const values = new Float32Array(sizeOf(shape));
     for (let i = 0; i < values.length; i++) values[i] = (rng.uniform() * 2 - 1) * bound;
     return tf.tensor(values, shape);
@@ -50,7 +53,7 @@ export function uniformFanIn(fanIn: number): Initializer {
 export function kaimingNormalFanOut(fanOut: number): Initializer {
   const std = Math.sqrt(2 / fanOut);
   return (shape, rng) => {
-    if (initialValuesSkipped()) return tf.zeros(shape);
+    if (initialValuesSkipped()) return skippedValues(shape);
     const values = new Float32Array(sizeOf(shape));
     for (let i = 0; i < values.length; i++) values[i] = std * rng.normal();
     return tf.tensor(values, shape);

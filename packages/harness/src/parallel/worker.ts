@@ -1,7 +1,7 @@
 // One data-parallel replica (see data-parallel.ts): its own tfjs and wasm instance,
 // a model with the training thread's weights, and an AdamW with its moments.
 import { parentPort } from 'node:worker_threads';
-import { Rng, setBackend, softTargetCrossEntropy, tf, type BackendChoice, type VisionModel } from '@tessera/core';
+import { buildWithWeights, Rng, setBackend, softTargetCrossEntropy, tf, type BackendChoice, type VisionModel } from '@tessera/core';
 import { buildModel } from '../model.js';
 import { loadPlugins } from '../plugins.js';
 import { klToTargets } from '../train/distill.js';
@@ -25,15 +25,19 @@ async function start(message: WorkerInit): Promise<void> {
   const { config } = message;
   await setBackend(message.backend as BackendChoice);
   await loadPlugins(config.plugins, { warn: () => undefined });
-  model = buildModel(config.model, {
-    numClasses: message.numClasses,
-    imgSize: config.imgSize,
-    inChannels: message.inChannels,
-    dropPathRate: config.dropPath > 0 ? config.dropPath : undefined,
-    seed: config.seed,
-  });
   const state = Object.fromEntries(Object.entries(message.state).map(([k, v]) => [k, tf.tensor(v.data, v.shape, 'float32')]));
-  model.loadStateDict(state);
+  // The training thread's weights replace every initial value: none is drawn.
+  model = buildWithWeights(
+    () =>
+      buildModel(config.model, {
+        numClasses: message.numClasses,
+        imgSize: config.imgSize,
+        inChannels: message.inChannels,
+        dropPathRate: config.dropPath > 0 ? config.dropPath : undefined,
+        seed: config.seed,
+      }),
+    state,
+  );
   tf.dispose(Object.values(state));
   params = model.namedParameters().filter(([, p]) => p.trainable);
   offsets = [];

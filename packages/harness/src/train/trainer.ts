@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chainAugmentations, FormatError, getBackend, InvalidArgumentError, oneHot, type Augmentation, Rng, setBackend, softTargetCrossEntropy, tf, TesseraError, type VisionModel } from '@tessera/core';
+import { buildWithWeights, chainAugmentations, FormatError, getBackend, InvalidArgumentError, oneHot, type Augmentation, Rng, setBackend, softTargetCrossEntropy, tf, TesseraError, type VisionModel } from '@tessera/core';
 import { writeFileAtomic } from '@tessera/core/node';
 import { buildAugmentation, checkAugmentations } from '../augment.js';
 import { trainConfigSchema, type TrainConfig } from '../config.js';
@@ -233,13 +233,22 @@ export async function train(configOrResume: TrainConfig | { resume: string; over
   const { runDir, resumed, plugins, train: trainSet, test: testSet } = prepared;
   let config = prepared.config;
   const fits = { backend: getBackend(), batchSize: config.batchSize, evalBatchSize: config.evalBatchSize, what: `${config.model.name} at ${config.imgSize}x${config.imgSize}` };
-  const model = buildModel(config.model, {
-    numClasses: trainSet.numClasses,
-    imgSize: config.imgSize,
-    inChannels: trainSet.channels,
-    dropPathRate: config.dropPath > 0 ? config.dropPath : undefined,
-    seed: config.seed,
-  });
+  const build = () =>
+    buildModel(config.model, {
+      numClasses: trainSet.numClasses,
+      imgSize: config.imgSize,
+      inChannels: trainSet.channels,
+      dropPathRate: config.dropPath > 0 ? config.dropPath : undefined,
+      seed: config.seed,
+    });
+  let model: VisionModel;
+  try {
+    // A resumed run's weights replace every initial value: none is drawn.
+    model = resumed ? await buildResumedModel(build, resumed) : build();
+  } catch (error) {
+    if (prepared.runDirIsNew) removeIfEmpty(runDir);
+    throw error;
+  }
   let flexible: Session['flexible'];
   let teacher: Teacher | undefined;
   try {
@@ -290,6 +299,16 @@ export async function train(configOrResume: TrainConfig | { resume: string; over
   }
 }
 
+/** The model of a resumed run with the checkpoint's weights in place (train() builds it; runSession loads the rest of the state). */
+async function buildResumedModel(build: () => VisionModel, resumed: { state: CheckpointState; runDir: string }): Promise<VisionModel> {
+  const weights = await loadCheckpointTensors(resumed.runDir, resumed.state.files.model);
+  try {
+    return buildWithWeights(build, weights);
+  } finally {
+    tf.dispose(Object.values(weights));
+  }
+}
+
 async function runSession(session: Session, resumed: { state: CheckpointState; runDir: string } | undefined, reporter: Reporter): Promise<TrainResult> {
   const resume = resumed?.state;
   const sourceDir = resumed?.runDir ?? session.runDir;
@@ -320,9 +339,6 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
 
   const metricsPath = join(runDir, 'metrics.jsonl');
   if (resume) {
-    const weights = await loadCheckpointTensors(sourceDir, resume.files.model);
-    model.loadStateDict(weights);
-    tf.dispose(Object.values(weights));
     const moments = await loadCheckpointTensors(sourceDir, resume.files.optimizer);
     optimizer.loadStateTensors(moments, resume.step);
     tf.dispose(Object.values(moments));

@@ -89,6 +89,18 @@ describe('5. resources are estimated before allocation', () => {
     expect(await refusal(['--model', 'deit_tiny_patch16_224', '--img-size', '4096'])).toMatch(/a training step at batch size 64 .* needs at least [\d.]+ [GT]iB, more than the 4 GiB wasm heap/);
   });
 
+  test('flexivit_large cannot train on wasm at any size: refused before building, with the estimate, the limit and the backends that can', async () => {
+    // 303 M parameters x 16 bytes (weights, gradients, AdamW's two moments) = 4.5 GiB > the 4 GiB heap.
+    const out = join(tempDir('flexl'), 'run');
+    const r = await cli(['train', '--model', 'flexivit_large', '--img-size', '32', '--steps', '1', '--data', 'synthetic', '--train-size', '4', '--test-size', '4', '--batch-size', '2', '--backend', 'wasm', '--out', out, '--json']);
+    expect(r.code, r.err).toBe(1);
+    const error = r.json<{ error: string }>().error;
+    expect(error).toMatch(/^flexivit_large at 32x32: a training step at batch size 2 .* needs at least [\d.]+ GiB, more than the 4 GiB wasm heap/);
+    expect(error).toMatch(/parameters, gradients and AdamW moments alone need at least 4\.5\d GiB, so no --batch-size or --img-size fits the wasm backend/);
+    expect(error).toMatch(/--backend cpu .*--backend webgpu or tensorflow-gpu/);
+    expect(existsSync(out), 'a refused run creates no run folder').toBe(false);
+  });
+
   test('a spec with depth 10000 or embedDim 1e9 is refused before it is built', async () => {
     expect(await refusal(['--model', spec((s) => (s.stages[1].depth = 10000))])).toMatch(/activations of 10003 blocks .* needs at least [\d.]+ [GT]iB, more than the 4 GiB wasm heap/);
     expect(await refusal(['--model', spec((s) => (s.stem.options.embedDim = 1e9))])).toMatch(/the model \(at least [\d,]+ parameters\) needs at least [\d.]+ [GT]iB, more than the 4 GiB wasm heap/);

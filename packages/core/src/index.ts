@@ -1,6 +1,16 @@
 // Tensor layer
 export { tf } from './tensor/tf.js';
-export { BACKENDS, BackendUnavailableError, getBackend, setBackend, webgpuAdapterDescription, type BackendChoice, type ConcreteBackend } from './tensor/backend.js';
+export { BACKENDS, BackendUnavailableError, getBackend, setBackend, webgpuAdapterDescription, type BackendChoice, type ConcreteBackend, type SetBackendOptions } from './tensor/backend.js';
+export {
+  configureNativeMatMul,
+  NATIVE_MATMUL_MODES,
+  NATIVE_MIN_MACS,
+  nativeMatMulStatus,
+  NativeMatMulUnavailableError,
+  type NativeMatMulMode,
+  type NativeMatMulOptions,
+  type NativeMatMulStatus,
+} from './native/native-matmul.js';
 export { Rng, truncatedNormalValues, type RngState } from './tensor/random.js';
 export {
   describeSpec,

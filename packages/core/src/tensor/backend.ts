@@ -1,5 +1,6 @@
 import '@tensorflow/tfjs-backend-wasm';
 import { InvalidArgumentError, TesseraError } from '../errors.js';
+import { configureNativeMatMul, NATIVE_MATMUL_MODES, type NativeMatMulMode } from '../native/native-matmul.js';
 import { tf } from './tf.js';
 
 /** Backends Tessera can select. `auto` picks the fastest one that is installed. */
@@ -125,24 +126,59 @@ async function activate(choice: ConcreteBackend): Promise<void> {
   active = choice;
 }
 
+export interface SetBackendOptions {
+  /**
+   * Matrix products of the wasm backend in onnxruntime-node (an optional peer
+   * dependency; see configureNativeMatMul). Default: the TESSERA_NATIVE_MATMUL
+   * environment variable, else `auto` (on when onnxruntime-node is installed).
+   */
+  readonly nativeMatMul?: NativeMatMulMode;
+  /** Threads for those products; default every core (data-parallel workers pass cores / workers). */
+  readonly nativeMatMulThreads?: number;
+}
+
+function nativeMatMulMode(options: SetBackendOptions): NativeMatMulMode {
+  if (options.nativeMatMul !== undefined) {
+    if (!(NATIVE_MATMUL_MODES as readonly string[]).includes(options.nativeMatMul)) {
+      throw new InvalidArgumentError('nativeMatMul', String(options.nativeMatMul), `one of ${NATIVE_MATMUL_MODES.join(', ')}`);
+    }
+    return options.nativeMatMul;
+  }
+  const fromEnv = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TESSERA_NATIVE_MATMUL;
+  if (fromEnv === undefined || fromEnv === '') return 'auto';
+  if (!(NATIVE_MATMUL_MODES as readonly string[]).includes(fromEnv)) {
+    throw new InvalidArgumentError('TESSERA_NATIVE_MATMUL', fromEnv, `one of ${NATIVE_MATMUL_MODES.join(', ')}`);
+  }
+  return fromEnv as NativeMatMulMode;
+}
+
 /**
  * Selects the tensor backend. `auto` tries tensorflow-gpu, tensorflow, wasm and cpu
  * in that order and keeps the first that starts; an explicit choice whose package is
- * missing fails at once with the name of the package to install.
+ * missing fails at once with the name of the package to install. On wasm, matrix
+ * products move to onnxruntime-node when it is installed (options.nativeMatMul).
  * Resolves to the backend that is now active.
  */
-export async function setBackend(choice: BackendChoice = 'auto'): Promise<ConcreteBackend> {
+export async function setBackend(choice: BackendChoice = 'auto', options: SetBackendOptions = {}): Promise<ConcreteBackend> {
   if (!(BACKENDS as readonly string[]).includes(choice)) {
     throw new InvalidArgumentError('backend', choice, `one of ${BACKENDS.join(', ')}`);
   }
+  const mode = nativeMatMulMode(options);
+  const threads = options.nativeMatMulThreads;
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 1024)) {
+    throw new InvalidArgumentError('nativeMatMulThreads', String(threads), 'an integer from 1 to 1024');
+  }
+  const native = () => configureNativeMatMul({ mode, ...(threads !== undefined ? { threads } : {}) });
   if (choice !== 'auto') {
     await activate(choice);
+    native();
     return choice;
   }
   const failures: string[] = [];
   for (const candidate of AUTO_ORDER) {
     try {
       await activate(candidate);
+      native();
       return candidate;
     } catch (error) {
       failures.push(`${candidate}: ${error instanceof Error ? error.message : String(error)}`);

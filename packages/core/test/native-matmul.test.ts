@@ -38,20 +38,20 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'plain 2-D', a: [70, 90], b: [90, 80] },
-  { name: 'transA', a: [90, 70], b: [90, 80], transposeA: true },
-  { name: 'transB', a: [70, 90], b: [80, 90], transposeB: true },
-  { name: 'transA and transB', a: [90, 70], b: [80, 90], transposeA: true, transposeB: true },
-  { name: 'fused bias', a: [70, 90], b: [90, 80], bias: [80] },
-  { name: 'fused bias of one value', a: [70, 90], b: [90, 80], bias: [1], tfjsWasmWrong: true },
-  { name: 'fused bias + relu, transB', a: [70, 90], b: [80, 90], bias: [80], relu: true, transposeB: true, tfjsWasmWrong: true },
-  { name: 'fused relu without bias', a: [70, 90], b: [90, 80], relu: true },
-  { name: 'batched rank 3', a: [5, 40, 50], b: [5, 50, 45] },
-  { name: 'batched rank 3, transA and transB', a: [5, 50, 40], b: [5, 45, 50], transposeA: true, transposeB: true },
+  { name: 'plain 2-D', a: [80, 90], b: [90, 80] },
+  { name: 'transA', a: [90, 80], b: [90, 80], transposeA: true },
+  { name: 'transB', a: [80, 90], b: [80, 90], transposeB: true },
+  { name: 'transA and transB', a: [90, 80], b: [80, 90], transposeA: true, transposeB: true },
+  { name: 'fused bias', a: [80, 90], b: [90, 80], bias: [80] },
+  { name: 'fused bias of one value', a: [80, 90], b: [90, 80], bias: [1], tfjsWasmWrong: true },
+  { name: 'fused bias + relu, transB', a: [80, 90], b: [80, 90], bias: [80], relu: true, transposeB: true, tfjsWasmWrong: true },
+  { name: 'fused relu without bias', a: [80, 90], b: [90, 80], relu: true },
+  { name: 'batched rank 3', a: [6, 40, 50], b: [6, 50, 45] },
+  { name: 'batched rank 3, transA and transB', a: [6, 50, 40], b: [6, 45, 50], transposeA: true, transposeB: true },
   { name: 'batched, a broadcast (batch 1)', a: [1, 40, 50], b: [6, 50, 45] },
   { name: 'batched, b broadcast (rank 2)', a: [6, 40, 50], b: [50, 45], transposeB: false },
-  { name: 'batched rank 4 (images × heads)', a: [2, 3, 33, 64], b: [2, 3, 33, 64], transposeB: true },
-  { name: 'batched fused bias + relu', a: [4, 40, 50], b: [4, 50, 45], bias: [45], relu: true, tfjsWasmWrong: true },
+  { name: 'batched rank 4 (images × heads)', a: [2, 3, 40, 64], b: [2, 3, 40, 64], transposeB: true },
+  { name: 'batched fused bias + relu', a: [6, 40, 50], b: [6, 50, 45], bias: [45], relu: true, tfjsWasmWrong: true },
   { name: 'rank 3 with batch 1 (a linear layer through tf.fused.matMul)', a: [1, 200, 64], b: [1, 64, 96], bias: [96] },
 ];
 
@@ -159,7 +159,7 @@ describe('native matmul (onnxruntime-node) on the wasm backend', () => {
   it('hands to the original kernels what it does not route: tiny products, other activations, PReLU weights', () => {
     const small = [tf.tensor(values([8, 8], 1), [8, 8]), tf.tensor(values([8, 8], 2), [8, 8])] as const;
     expect(8 * 8 * 8).toBeLessThan(NATIVE_MIN_MACS);
-    const big = [tf.tensor(values([70, 90], 1), [70, 90]), tf.tensor(values([90, 80], 2), [90, 80])] as const;
+    const big = [tf.tensor(values([80, 90], 1), [80, 90]), tf.tensor(values([90, 80], 2), [90, 80])] as const;
     const { native, fallback } = nativeMatMulStatus().calls;
     const outputs = [
       tf.matMul(small[0], small[1]),
@@ -170,10 +170,21 @@ describe('native matmul (onnxruntime-node) on the wasm backend', () => {
     const expected = reference({ name: 'small', a: [8, 8], b: [8, 8] }, values([8, 8], 1), values([8, 8], 2), null);
     expect(relativeError(outputs[0]!.dataSync(), expected)).toBeLessThan(1e-5);
     // elu(x) = x for x > 0, exp(x) − 1 otherwise (values from the float64 product).
-    const linear = reference({ name: 'big', a: [70, 90], b: [90, 80] }, values([70, 90], 1), values([90, 80], 2), null);
+    const linear = reference({ name: 'big', a: [80, 90], b: [90, 80] }, values([80, 90], 1), values([90, 80], 2), null);
     const elu = { value: linear.value.map((v) => (v > 0 ? v : Math.expm1(v))), scale: linear.scale };
     expect(relativeError(outputs[1]!.dataSync(), elu)).toBeLessThan(1e-5);
     tf.dispose([...small, ...big, ...outputs]);
+  });
+
+  it('leaves small batched products (attention at small sizes) to core’s SIMD kernel, not tfjs’s scalar batched loop', () => {
+    const [a, b] = [tf.tensor(values([4, 17, 32], 1), [4, 17, 32]), tf.tensor(values([4, 17, 32], 2), [4, 17, 32])];
+    expect(4 * 17 * 32 * 17).toBeLessThan(NATIVE_MIN_MACS);
+    const calls = nativeMatMulStatus().calls;
+    const y = batchMatMul(a, b, false, true);
+    expect(nativeMatMulStatus().calls).toEqual(calls);
+    const expected = reference({ name: 'small batched', a: [4, 17, 32], b: [4, 17, 32], transposeB: true }, values([4, 17, 32], 1), values([4, 17, 32], 2), null);
+    expect(relativeError(y.dataSync(), expected)).toBeLessThan(1e-5);
+    tf.dispose([a, b, y]);
   });
 
   it('still raises tfjs’s error for mismatched inner dimensions', () => {
@@ -200,13 +211,13 @@ describe('native matmul (onnxruntime-node) on the wasm backend', () => {
   });
 
   it('leaves no tensor behind, inside or outside tf.tidy', () => {
-    const [a, b, bias] = [tf.tensor(values([70, 90], 1), [70, 90]), tf.tensor(values([90, 80], 2), [90, 80]), tf.tensor(values([80], 3), [80])];
+    const [a, b, bias] = [tf.tensor(values([80, 90], 1), [80, 90]), tf.tensor(values([90, 80], 2), [90, 80]), tf.tensor(values([80], 3), [80])];
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) {
       const y = tf.fused.matMul({ a, b, bias, transposeB: false });
       const z = tf.matMul(a, b);
       tf.dispose([y, z]);
-      tf.tidy(() => batchMatMul(tf.reshape(a, [2, 35, 90]), tf.reshape(tf.tile(b, [2, 1]), [2, 90, 80]))).dispose();
+      tf.tidy(() => batchMatMul(tf.reshape(a, [2, 40, 90]), tf.reshape(tf.tile(b, [2, 1]), [2, 90, 80]))).dispose();
     }
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([a, b, bias]);
@@ -217,7 +228,7 @@ describe('native matmul (onnxruntime-node) on the wasm backend', () => {
     const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
     const targets = tf.oneHot(tf.tensor1d([0, 3, 1, 4], 'int32'), 5) as tf.Tensor2D;
     const variables = model.trainableVariables();
-    const step = () => tf.variableGrads(() => softTargetCrossEntropy(model.predict(x, { training: true }) as tf.Tensor2D, targets), variables);
+    const step = () => tf.variableGrads(() => softTargetCrossEntropy(model.forward(x, { training: true }).logits as tf.Tensor2D, targets), variables);
 
     configureNativeMatMul({ mode: 'off' });
     const own = step();
@@ -267,9 +278,9 @@ describe('native matmul control and fallback', () => {
     expect(warnings).toEqual([]);
     expect(nativeMatMulStatus()).toMatchObject({ mode: 'auto', active: false, reason: 'the optional package onnxruntime-node is not installed' });
     expect(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc).toBe(originalKernel);
-    const [a, b] = [tf.tensor(values([70, 90], 1), [70, 90]), tf.tensor(values([90, 80], 2), [90, 80])];
+    const [a, b] = [tf.tensor(values([80, 90], 1), [80, 90]), tf.tensor(values([90, 80], 2), [90, 80])];
     const y = tf.matMul(a, b);
-    expect(relativeError(y.dataSync(), reference({ name: 'plain', a: [70, 90], b: [90, 80] }, values([70, 90], 1), values([90, 80], 2), null))).toBeLessThan(1e-5);
+    expect(relativeError(y.dataSync(), reference({ name: 'plain', a: [80, 90], b: [90, 80] }, values([80, 90], 1), values([90, 80], 2), null))).toBeLessThan(1e-5);
     tf.dispose([a, b, y]);
     await expect(setBackend('wasm', { nativeMatMul: 'on' })).rejects.toThrow(NativeMatMulUnavailableError);
     await expect(setBackend('wasm', { nativeMatMul: 'on' })).rejects.toThrow(/onnxruntime-node is not installed/);

@@ -4,7 +4,7 @@
 // peak memory, and tensor-count growth; then data-pipeline images/s at 224 px for
 // synthetic, cifar10 and folder data. Writes bench-results/bench-<time>.json;
 // `node bench/readme-table.mjs` turns a result file into the README's table.
-// Usage: node bench/run.mjs [--backend wasm] [--workers N] [--quick] [--no-torch]
+// Usage: [TESSERA_NATIVE_MATMUL=off] node bench/run.mjs [--backend wasm] [--workers N] [--quick] [--no-torch]
 //        [--models deit,t2t,uniformer,fan,flexivit] [--growth-steps 1000] [--reps 5] [--warmup 2] [--corruptions-only]
 // PyTorch for the UniFormer and FAN rows runs the official modules (bench/torch_official.py):
 // BENCH_UNIFORMER_PY=<Sense-X/UniFormer image_classification/models/uniformer.py>,
@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PNG } from 'pngjs';
-import { createModel, createModelFromSpec, gelu, getBackend, listModels, oneHot, Rng, setBackend, softTargetCrossEntropy, tf } from '@tessera/core';
+import { createModel, createModelFromSpec, gelu, getBackend, listModels, nativeMatMulStatus, oneHot, Rng, setBackend, softTargetCrossEntropy, tf } from '@tessera/core';
 import { ALL_CORRUPTIONS, AdamW, BatchLoader, corruptImage, HARNESS_VERSION, loadPlugins, openDataset, readMetrics, TRAIN_DEFAULTS, train } from '../dist/index.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -332,6 +332,8 @@ await loadPlugins();
 const results = {
   harness: HARNESS_VERSION,
   backend: getBackend(),
+  // Whether the wasm backend's matrix products ran in onnxruntime-node (TESSERA_NATIVE_MATMUL=auto|on|off; auto: when installed).
+  nativeMatMul: nativeMatMulStatus(),
   node: process.version,
   cpus: cpus().length,
   cpuModel: cpus()[0]?.model,

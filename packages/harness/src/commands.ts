@@ -8,7 +8,7 @@ import { parseAugmentList } from './augment.js';
 import { addCheckCommand } from './check.js';
 import { TRAIN_DEFAULTS, type AugmentSpec, type TrainConfig } from './config.js';
 import { DEMO_EXPECTED_TOP1, demoConfig, loadDemoPlugins } from './demo.js';
-import { HARNESS_VERSION } from './environment.js';
+import { describeMatMulLine, HARNESS_VERSION } from './environment.js';
 import { evaluateRun, NonFiniteResultError } from './evaluate-run.js';
 import { describeModel, formatModelInfo } from './info.js';
 import { buildModel, defaultImgSize, estimateModel, footprintOf, modelInputSize, resolveModelRef, resolveModelSpec, type ModelRef } from './model.js';
@@ -88,7 +88,7 @@ function printResult(io: Io, json: boolean, result: TrainResult, label = 'valida
     return;
   }
   io.out(`${label} top-1 ${(result.top1 * 100).toFixed(2)}%  top-5 ${(result.top5 * 100).toFixed(2)}%  loss ${result.loss.toFixed(4)}`);
-  io.out(`${result.steps} steps, ${result.imagesPerSecond.toFixed(1)} train img/s on ${result.backend}, ${result.seconds.toFixed(1)} s`);
+  io.out(`${result.steps} steps, ${result.imagesPerSecond.toFixed(1)} train img/s on ${result.backend}${result.matmul && result.matmul !== 'tfjs' ? ` (matmul: ${result.matmul})` : ''}, ${result.seconds.toFixed(1)} s`);
   for (const m of result.patchSizes ?? []) io.out(formatPatchSizeLine(m));
   io.out(`run folder ${result.runDir} (report.html, metrics.jsonl, checkpoint.json)`);
 }
@@ -348,6 +348,8 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
           checkModelFits(footprintOf(model), fits);
           const info = await describeModel(model);
           io.out(flags.json ? JSON.stringify(info) : formatModelInfo(info));
+          // The one place a user sees why the optional native matmul is off (onnxruntime-node absent, another backend).
+          if (!flags.json) io.out(describeMatMulLine());
         } finally {
           model.dispose();
         }

@@ -48,11 +48,11 @@ type RoutedKernel = (typeof ROUTED_KERNELS)[number];
 
 /*
  * Below this many multiply-adds the per-call cost (onnxruntime-common tensors,
- * the N-API crossing: 20-40 µs) outweighs MLAS's speed; bench/native-matmul.mjs
- * measured [64,64]·[64,64] at parity, and [32,192]·[192,10] (61k) and
- * [32,32]·[32,32] at about half the speed of tfjs's kernel.
+ * the N-API crossing, session dispatch) outweighs MLAS's speed.
+ * bench/native-matmul.mjs, one thread, tfjs's time ÷ native time: [64,64]·[64,64]
+ * (262k) 0.65-0.78, [96,96]·[96,96] (885k) 1.23, [128,128]·[128,128] 1.91.
  */
-export const NATIVE_MIN_MACS = 64 * 64 * 64;
+export const NATIVE_MIN_MACS = 2 ** 19;
 
 interface State {
   mode: NativeMatMulMode;
@@ -299,7 +299,11 @@ export function nativeMatMulStatus(): NativeMatMulStatus {
   };
 }
 
-/** Whether products on the current backend go through the native kernels (core's own batched kernel defers to them then). */
-export function nativeMatMulActive(): boolean {
-  return state.active && tf.getBackend() === 'wasm';
+/**
+ * Whether a product of this many multiply-adds on the current backend runs
+ * natively (core's own batched SIMD kernel defers to the native one then; below
+ * the threshold it keeps it, as tfjs's batched kernel is a scalar loop).
+ */
+export function nativeMatMulRoutes(macs: number): boolean {
+  return state.active && macs >= NATIVE_MIN_MACS && tf.getBackend() === 'wasm';
 }

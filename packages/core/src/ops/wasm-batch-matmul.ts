@@ -1,4 +1,4 @@
-import { nativeMatMulActive } from '../native/native-matmul.js';
+import { nativeMatMulRoutes } from '../native/native-matmul.js';
 import { tf } from '../tensor/tf.js';
 import { WASM_BYTES_BASE64 } from './kernels/batch-matmul.wasm.js';
 import { simdKernel } from './simd-kernel.js';
@@ -48,8 +48,8 @@ export function wasmBatchMatMulActive(): boolean {
  * on other backends, or when the adapter refuses this tfjs-wasm version, it is tf.matMul.
  */
 export function rawBatchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  // With the native matmul on (native/native-matmul.ts), tfjs's BatchMatMul kernel is the faster one.
-  if (nativeMatMulActive()) return tf.matMul(a, b);
+  // With the native matmul on (native/native-matmul.ts), tfjs's BatchMatMul kernel runs there: faster for all but small products.
+  if (nativeMatMulRoutes(a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2])) return tf.matMul(a, b);
   if (a.dtype === 'float32' && b.dtype === 'float32' && a.size > 0 && b.size > 0 && wasmBatchMatMulActive()) {
     return tf.engine().runKernel(WASM_BATCH_MATMUL_KERNEL, { a, b } as unknown as tf.NamedTensorMap, {}) as tf.Tensor3D;
   }

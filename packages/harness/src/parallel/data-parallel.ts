@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { getBackend, tf, TesseraError, type ModelOutputs, type Rng, type StageOverrides, type VisionModel } from '@tessera/core';
+import { getBackend, nativeMatMulStatus, tf, TesseraError, type ModelOutputs, type Rng, type StageOverrides, type VisionModel } from '@tessera/core';
 import type { TrainConfig } from '../config.js';
+import { matmulThreadsPerWorker } from '../environment.js';
 import type { AdamW } from '../train/optimizer.js';
 import { concatPortables, fromPortable, type FromWorker, type Portable, type ToWorker, type WorkerStep } from './protocol.js';
 
@@ -138,6 +139,8 @@ export class DataParallel {
         index,
         config,
         backend: getBackend(),
+        // 'on' where this thread runs it: a worker that cannot fails loudly instead of silently using tfjs's kernels.
+        nativeMatMul: { mode: nativeMatMulStatus().active ? 'on' : 'off', threads: matmulThreadsPerWorker(count) },
         numClasses: model.config.numClasses,
         inChannels: options.inChannels,
         state,

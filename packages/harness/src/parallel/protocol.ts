@@ -56,6 +56,8 @@ export interface WorkerInit {
   readonly index: number;
   readonly config: TrainConfig;
   readonly backend: string;
+  /** Whether the training thread runs the native matmul (on/off), and this worker's share of the cores for it. */
+  readonly nativeMatMul: { readonly mode: 'auto' | 'on' | 'off'; readonly threads: number };
   readonly numClasses: number;
   readonly inChannels: number;
   /** Every parameter and buffer of the training thread's model, by state-dict name. */

@@ -23,7 +23,7 @@ let bufferNames: string[] = [];
 async function start(message: WorkerInit): Promise<void> {
   init = message;
   const { config } = message;
-  await setBackend(message.backend as BackendChoice);
+  await setBackend(message.backend as BackendChoice, { nativeMatMul: message.nativeMatMul.mode, nativeMatMulThreads: message.nativeMatMul.threads });
   await loadPlugins(config.plugins, { warn: () => undefined });
   const state = Object.fromEntries(Object.entries(message.state).map(([k, v]) => [k, tf.tensor(v.data, v.shape, 'float32')]));
   // The training thread's weights replace every initial value: none is drawn.

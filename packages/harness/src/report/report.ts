@@ -26,7 +26,7 @@ function smooth(points: Array<[number, number]>, maxPoints = 400): Array<[number
 export interface ReportInput {
   readonly config: TrainConfig;
   readonly result: TrainResult;
-  readonly environment: { backend: string; node: string; platform: string; packages: Record<string, string> };
+  readonly environment: { backend: string; matmul?: string; node: string; platform: string; packages: Record<string, string> };
   readonly metrics: readonly MetricsLine[];
 }
 
@@ -104,7 +104,7 @@ ${perPatchSize.length ? `<h2>Patch sizes</h2>\n<div class="charts">${patchCharts
 ${table(configRows)}
 ${modelSpec}
 <h2>Environment</h2>
-${table([['backend', input.environment.backend], ['node', input.environment.node], ['platform', input.environment.platform], ...Object.entries(input.environment.packages)])}
+${table([['backend', input.environment.backend], ...(input.environment.matmul ? [['matmul', input.environment.matmul] as const] : []), ['node', input.environment.node], ['platform', input.environment.platform], ...Object.entries(input.environment.packages)])}
 <h2>Plugins loaded</h2>
 <ul>${(r.plugins ?? []).map((p) => `<li><code>${escapeHtml(p)}</code></li>`).join('')}</ul>
 </body>

@@ -42,6 +42,8 @@ export interface TrainResult {
   readonly model: string;
   readonly params: number;
   readonly backend: string;
+  /** What ran the matrix products: `tfjs`, or the native matmul (see describeMatMul). */
+  readonly matmul: string;
   readonly seconds: number;
   /** With --patch-sizes: the final evaluation at every training patch size. */
   readonly patchSizes?: readonly PatchSizeMetrics[];
@@ -549,7 +551,7 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
     ema?.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
-  const environment = describeEnvironment();
+  const environment = describeEnvironment(parallel ? workerCount : 1);
   const result: TrainResult = {
     top1: lastEval.top1,
     top5: lastEval.top5,
@@ -566,6 +568,7 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
     model: model.config.name,
     params: model.numParameters(),
     backend: environment.backend,
+    matmul: environment.matmul,
     seconds,
     ...(perPatchSize ? { patchSizes: perPatchSize } : {}),
     plugins: describePlugins(session.plugins),

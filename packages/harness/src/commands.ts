@@ -14,7 +14,7 @@ import { describeModel, formatModelInfo } from './info.js';
 import { buildModel, defaultImgSize, estimateModel, footprintOf, modelInputSize, resolveModelRef, resolveModelSpec, type ModelRef } from './model.js';
 import { describePlugins, loadPlugins } from './plugins.js';
 import { createReporter } from './progress.js';
-import { checkModelFits, formatBytes } from './resources.js';
+import { checkModelFits, explainHeapExhaustion, formatBytes } from './resources.js';
 import { addRobustnessCommand } from './robustness/command.js';
 import { readCheckpoint } from './train/checkpoint.js';
 import { inspectFolder } from './train/run-folder.js';
@@ -76,7 +76,8 @@ const defaultIo: Io = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => 
 
 function fail(io: Io, json: boolean, error: unknown): number {
   // Tessera's own errors say what to fix; anything else is a bug here, and keeps its class name (TypeError: …) so it reads as one.
-  const message = error instanceof TesseraError ? error.message : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const message =
+    error instanceof TesseraError ? error.message : (explainHeapExhaustion(error, getBackend) ?? (error instanceof Error ? `${error.name}: ${error.message}` : String(error)));
   io.err(`error: ${message}`);
   if (json) io.out(JSON.stringify({ error: message, ...(error instanceof NonFiniteLossError ? { runDir: error.runDir, lastCheckpointStep: error.lastCheckpointStep ?? null } : {}) }));
   return error instanceof NonFiniteLossError || error instanceof NonFiniteResultError ? EXIT_DIVERGED : 1;

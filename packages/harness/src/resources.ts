@@ -166,3 +166,26 @@ export function checkDatasetFits(options: { flag: string; data: string; count: n
   }
   return bytes;
 }
+
+/*
+ * What a wasm heap that runs out looks like from JavaScript: emscripten's abort()
+ * ("Aborted()", also relayed by a data-parallel worker), a trap on an address past
+ * the heap ("memory access out of bounds"), or XNNPACK's out-of-memory status. The
+ * pre-build estimate counts weights, gradients and AdamW moments but not activations,
+ * so a large model at a large input and batch can still get here mid-step.
+ */
+const HEAP_EXHAUSTED = /\bAborted\(\)|memory access out of bounds|out of memory|Array buffer allocation failed/i;
+
+/**
+ * The message for an error thrown while a model runs on the wasm backend when it is
+ * the heap running out: what happened and what to change. Anything else: undefined.
+ */
+export function explainHeapExhaustion(error: unknown, backend: () => string): string | undefined {
+  // The backend is asked only for a matching error: asking tfjs with none active would start one.
+  if (!(error instanceof Error) || !HEAP_EXHAUSTED.test(error.message) || backend() !== 'wasm') return undefined;
+  return (
+    `the wasm backend ran out of its 4 GiB heap while the model ran (${error.name}: ${error.message}). ` +
+    'Activations grow with --batch-size and --img-size: lower them, ' +
+    'or train on --backend cpu (no heap limit, slower) or a GPU backend (--backend webgpu); with --workers N each worker holds batch ÷ N images'
+  );
+}

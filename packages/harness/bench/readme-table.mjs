@@ -24,7 +24,7 @@ const mib = (b) => (b === undefined ? '–' : `${(b / 2 ** 20).toFixed(0)} MiB`)
 const loads = (...xs) => xs.filter(Boolean).map((l) => l[0]).join('→');
 
 const lines = [
-  `Measured ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.cpus} × ${r.cpuModel}, Node ${r.node}, backend ${r.backend}, ${r.workers} workers; ` +
+  `Measured ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.cpus} × ${r.cpuModel}, Node ${r.node}, backend ${r.backend} (matrix products: ${r.nativeMatMul?.active ? r.nativeMatMul.provider : 'tfjs'}), ${r.workers} workers; ` +
     `load average ${r.loadAtStart[0]} at start, ${r.loadAtEnd[0]} at end (the machine is shared: compare ratios, not absolute numbers). Source: \`bench/results.json\`.`,
   '',
   '| model | params | train img/s, 1 thread | train img/s, workers (speedup) | infer img/s | PyTorch train / infer img/s | ratio train / infer | peak tensor memory (train step) | tensors leaked per step |',

@@ -3,6 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TRAIN_DEFAULTS, type TrainConfig } from '../src/config.js';
+import type { ModelRef } from '../src/model.js';
 
 export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const CLI = join(PACKAGE_DIR, 'dist', 'cli.js');
@@ -36,3 +38,26 @@ export function tempDir(prefix: string): string {
 
 /** Flags of a tiny, fast training run on synthetic data. */
 export const TINY_TRAIN = ['--model', TINY_SPEC, '--data', 'synthetic', '--train-size', '64', '--test-size', '32', '--img-size', '16', '--batch-size', '16', '--eval-batch-size', '32', '--backend', 'wasm'];
+
+/**
+ * The in-process `train()` config of the harness's small training tests: `model` on 32
+ * synthetic 16-px images, one epoch at batch 8, wasm, no augmentation.
+ */
+export function tinyTrainConfig(model: ModelRef, out: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
+  return {
+    ...TRAIN_DEFAULTS,
+    model,
+    plugins: [],
+    data: 'synthetic',
+    trainSize: 32,
+    testSize: 16,
+    imgSize: 16,
+    epochs: 1,
+    batchSize: 8,
+    evalBatchSize: 16,
+    augment: [],
+    backend: 'wasm',
+    out,
+    ...overrides,
+  };
+}

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeMatMulStatus, setBackend } from '@tessera/core';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { TRAIN_DEFAULTS, type TrainConfig } from '../src/config.js';
+import type { TrainConfig } from '../src/config.js';
 import { matmulThreadsPerWorker } from '../src/environment.js';
 import { loadPlugins } from '../src/plugins.js';
 import { readMetrics, train } from '../src/train/trainer.js';
-import { tempDir, tessera, TINY_SPEC } from './helpers.js';
+import { tempDir, tessera, TINY_SPEC, tinyTrainConfig } from './helpers.js';
 
 /*
  * The optional native matmul (core's onnxruntime-node path, a dev dependency here)
@@ -24,22 +24,7 @@ const spec = {
   head: { block: 'classifier', options: { numClasses: 10 } },
 };
 
-const config = (out: string, overrides: Partial<TrainConfig> = {}): TrainConfig => ({
-  ...TRAIN_DEFAULTS,
-  model: { name: spec.name, spec },
-  plugins: [],
-  data: 'synthetic',
-  trainSize: 32,
-  testSize: 16,
-  imgSize: 16,
-  epochs: 1,
-  batchSize: 8,
-  evalBatchSize: 16,
-  augment: [],
-  backend: 'wasm',
-  out,
-  ...overrides,
-});
+const config = (out: string, overrides: Partial<TrainConfig> = {}): TrainConfig => tinyTrainConfig({ name: spec.name, spec }, out, overrides);
 
 const trainLosses = async (runDir: string) => (await readMetrics(runDir)).filter((m) => m.type === 'train').map((m) => m.loss);
 

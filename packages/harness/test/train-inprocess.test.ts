@@ -4,30 +4,15 @@ import { CORE_VERSION, createModel, registry, setBackend, softTargetCrossEntropy
 import { expectRelClose } from '@tessera/test-utils';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { parseAugmentList } from '../src/augment.js';
-import { TRAIN_DEFAULTS, type TrainConfig } from '../src/config.js';
+import type { TrainConfig } from '../src/config.js';
 import { buildModel, resolveModelRef, type ModelRef } from '../src/model.js';
 import { loadPlugins } from '../src/plugins.js';
 import { loadCheckpointTensors, readCheckpoint } from '../src/train/checkpoint.js';
 import { readMetrics, train } from '../src/train/trainer.js';
-import { tempDir, TINY_SPEC } from './helpers.js';
+import { tempDir, TINY_SPEC, tinyTrainConfig } from './helpers.js';
 
 let tinyModel: ModelRef;
-const config = (out: string, overrides: Partial<TrainConfig> = {}): TrainConfig => ({
-  ...TRAIN_DEFAULTS,
-  model: tinyModel,
-  plugins: [],
-  data: 'synthetic',
-  trainSize: 32,
-  testSize: 16,
-  imgSize: 16,
-  epochs: 1,
-  batchSize: 8,
-  evalBatchSize: 16,
-  augment: [],
-  backend: 'wasm',
-  out,
-  ...overrides,
-});
+const config = (out: string, overrides: Partial<TrainConfig> = {}): TrainConfig => tinyTrainConfig(tinyModel, out, overrides);
 
 describe('train (in process)', () => {
   beforeAll(async () => {

@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeSafetensors, setBackend, tf } from '@tessera/core';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { TRAIN_DEFAULTS, type TrainConfig } from '../src/config.js';
+import type { TrainConfig } from '../src/config.js';
 import { resolveModelRef } from '../src/model.js';
 import { shardSizes, sumInto } from '../src/parallel/data-parallel.js';
 import { loadPlugins } from '../src/plugins.js';
 import { readMetrics, train } from '../src/train/trainer.js';
-import { tempDir, TINY_SPEC } from './helpers.js';
+import { tempDir, TINY_SPEC, tinyTrainConfig } from './helpers.js';
 
 /*
  * Data-parallel training (--workers): the batch is split across worker threads whose
@@ -19,22 +19,7 @@ import { tempDir, TINY_SPEC } from './helpers.js';
  */
 const tinySpec = await resolveModelRef(TINY_SPEC);
 
-const config = (out: string, overrides: Partial<TrainConfig> = {}): TrainConfig => ({
-  ...TRAIN_DEFAULTS,
-  model: tinySpec,
-  plugins: [],
-  data: 'synthetic',
-  trainSize: 32,
-  testSize: 16,
-  imgSize: 16,
-  epochs: 1,
-  batchSize: 8,
-  evalBatchSize: 16,
-  augment: [],
-  backend: 'wasm',
-  out,
-  ...overrides,
-});
+const config = (out: string, overrides: Partial<TrainConfig> = {}): TrainConfig => tinyTrainConfig(tinySpec, out, overrides);
 
 const weightsOf = (runDir: string): Record<string, Float32Array> => {
   const { files } = JSON.parse(readFileSync(join(runDir, 'checkpoint.json'), 'utf8')) as { files: { model: string } };

@@ -61,6 +61,8 @@ export interface EvalResult {
   readonly model: string;
   readonly data: string;
   readonly backend: string;
+  /** What ran the matrix products: `tfjs`, or the native matmul with its threads (as in a training run's result). */
+  readonly matmul: string;
   readonly weights: string;
   readonly patchSizes?: readonly PatchSizeMetrics[];
 }
@@ -158,7 +160,7 @@ export async function evaluateRun(options: EvalOptions): Promise<EvalResult> {
       runDir,
       model: model.config.name,
       data,
-      backend: describeEnvironment().backend,
+      ...(({ backend, matmul }) => ({ backend, matmul }))(describeEnvironment()),
       weights,
     };
   } finally {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { nativeMatMulStatus, setBackend } from '@tessera/core';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { TrainConfig } from '../src/config.js';
+import { evaluateRun } from '../src/evaluate-run.js';
 import { matmulThreadsPerWorker } from '../src/environment.js';
 import { loadPlugins } from '../src/plugins.js';
 import { readMetrics, train } from '../src/train/trainer.js';
@@ -61,6 +62,9 @@ describe('native matmul in training', () => {
     }
     expect(readFileSync(join(on.runDir, 'report.html'), 'utf8')).toContain(`<th>matmul</th><td>${on.matmul}</td>`);
     expect(JSON.parse(readFileSync(join(off.runDir, 'result.json'), 'utf8')).matmul).toBe('tfjs');
+    // `tessera eval` names it too.
+    const evaluated = await evaluateRun({ checkpoint: on.runDir, backend: 'wasm' });
+    expect(evaluated.matmul).toMatch(/^onnxruntime-node 1\.30\.\d+ \(\d+ threads?\)$/);
   });
 
   test('tessera info says what runs the matrix products, and why the native matmul is off when it is', () => {

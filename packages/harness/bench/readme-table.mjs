@@ -27,18 +27,20 @@ const lines = [
   `Measured ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.cpus} × ${r.cpuModel}, Node ${r.node}, backend ${r.backend} (matrix products: ${r.nativeMatMul?.active ? r.nativeMatMul.provider : 'tfjs'}), ${r.workers} workers; ` +
     `load average ${r.loadAtStart[0]} at start, ${r.loadAtEnd[0]} at end (the machine is shared: compare ratios, not absolute numbers). Source: \`bench/results.json\`.`,
   '',
-  '| model | params | train img/s, 1 thread | train img/s, workers (speedup) | infer img/s | PyTorch train / infer img/s | ratio train / infer | peak tensor memory (train step) | tensors leaked per step |',
-  '|---|---|---|---|---|---|---|---|---|',
+  '| model | params | train img/s, 1 thread | train img/s, workers (speedup) | infer img/s, 1 thread | infer img/s, workers (speedup) | PyTorch train / infer img/s | ratio train / infer (best of 1 thread and workers) | peak tensor memory (train step) | tensors leaked per step |',
+  '|---|---|---|---|---|---|---|---|---|---|',
 ];
 for (const run of r.runs) {
   if (run.skipped) {
-    lines.push(`| ${run.label} | – | – | – | – | – | – | – | ${run.skipped} |`);
+    lines.push(`| ${run.label} | – | – | – | – | – | – | – | – | ${run.skipped} |`);
     continue;
   }
   const t = run.torch?.train ? `${f1(run.torch.train.imagesPerSecond)} / ${f1(run.torch.infer.imagesPerSecond)} (batch ${run.torch.train.batch}/${run.torch.infer.batch})` : `skipped: ${run.torch?.skipped}`;
   const par = run.trainParallel ? `${f1(run.trainParallel.imagesPerSecond)} (${run.parallelSpeedup.toFixed(2)}×)` : '–';
+  // Results from before parallel evaluation have no inference-with-workers column.
+  const inferPar = run.inferParallel ? `${f1(run.inferParallel.imagesPerSecond)} (${run.inferParallelSpeedup.toFixed(2)}×)` : '–';
   lines.push(
-    `| ${run.label} | ${(run.params / 1e6).toFixed(2)} M | ${f1(run.train.imagesPerSecond)} (batch ${run.train.batch}) | ${par} | ${f1(run.infer.imagesPerSecond)} (batch ${run.infer.batch}) | ${t} | ${ratio(run.ratioToTorch?.train)} / ${ratio(run.ratioToTorch?.infer)} | ${mib(run.peakTensorBytes)} | ${run.tensorGrowthPerStep} |`,
+    `| ${run.label} | ${(run.params / 1e6).toFixed(2)} M | ${f1(run.train.imagesPerSecond)} (batch ${run.train.batch}) | ${par} | ${f1(run.infer.imagesPerSecond)} (batch ${run.infer.batch}) | ${inferPar} | ${t} | ${ratio(run.ratioToTorch?.train)} / ${ratio(run.ratioToTorch?.infer)} | ${mib(run.peakTensorBytes)} | ${run.tensorGrowthPerStep} |`,
   );
 }
 lines.push('');

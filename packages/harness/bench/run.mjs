@@ -1,11 +1,12 @@
 // `pnpm bench`: the side-by-side benchmark of issue 15. For each model: training
 // images/s as `tessera train` runs it (one thread, and data-parallel over --workers),
-// inference images/s, PyTorch on the same model, shapes and batch sizes, the ratio,
+// inference images/s (one thread, and `evaluate()` on --workers replicas), PyTorch on the same model, shapes and batch sizes, the ratio,
 // peak memory, and tensor-count growth; then data-pipeline images/s at 224 px for
 // synthetic, cifar10 and folder data. Writes bench-results/bench-<time>.json;
 // `node bench/readme-table.mjs` turns a result file into the README's table.
 // Usage: [TESSERA_NATIVE_MATMUL=off] node bench/run.mjs [--backend wasm] [--workers N] [--quick] [--no-torch]
 //        [--models deit,t2t,uniformer,fan,flexivit] [--growth-steps 1000] [--reps 5] [--warmup 2] [--corruptions-only]
+//        [--infer-only] (inference columns alone: no training, profile, PyTorch or growth runs)
 // PyTorch for the UniFormer and FAN rows runs the official modules (bench/torch_official.py):
 // BENCH_UNIFORMER_PY=<Sense-X/UniFormer image_classification/models/uniformer.py>,
 // BENCH_FAN_DIR=<NVlabs/FAN checkout> and BENCH_TIMM_DIR=<folder holding timm 0.5.4's `timm`>;
@@ -18,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PNG } from 'pngjs';
 import { createModel, createModelFromSpec, gelu, getBackend, listModels, nativeMatMulStatus, oneHot, Rng, setBackend, softTargetCrossEntropy, tf } from '@tessera/core';
-import { ALL_CORRUPTIONS, AdamW, BatchLoader, corruptImage, HARNESS_VERSION, loadPlugins, openDataset, readMetrics, TRAIN_DEFAULTS, train } from '../dist/index.js';
+import { ALL_CORRUPTIONS, AdamW, BatchLoader, corruptImage, evaluate, HARNESS_VERSION, loadPlugins, openDataset, readMetrics, startEvalReplicas, TRAIN_DEFAULTS, train } from '../dist/index.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const { values: args } = parseArgs({
@@ -32,9 +33,11 @@ const { values: args } = parseArgs({
     reps: { type: 'string' },
     warmup: { type: 'string' },
     'corruptions-only': { type: 'boolean', default: false },
+    'infer-only': { type: 'boolean', default: false },
   },
 });
 const quick = args.quick;
+const inferOnly = args['infer-only'];
 const reps = Number(args.reps ?? (quick ? 2 : 5));
 const warmup = Number(args.warmup ?? (quick ? 1 : 2));
 const workers = Number(args.workers);
@@ -115,19 +118,37 @@ function torchRun(extra, script = 'torch_vit.py') {
   return { ...JSON.parse(r.stdout.trim().split('\n').pop()), load: { before: loadBefore, after: load() } };
 }
 
+/**
+ * Inference images/s as `tessera eval --workers N` runs it: `evaluate()` over one batch
+ * of synthetic images, split across N replicas (this thread loads the batch).
+ */
+async function parallelInference(ref, model, { batch, size, workerCount }) {
+  const dataset = await openDataset('synthetic', { split: 'test', imgSize: size, seed: 1, size: batch });
+  const replicas = await startEvalReplicas(workerCount, model, { ref, plugins: [], imgSize: size, inChannels: 3 });
+  try {
+    const loadBefore = load();
+    const times = await timeRuns(() => evaluate(model, dataset, batch, undefined, replicas));
+    return { batch, workers: workerCount, imagesPerSecond: batch / median(times), times, load: { before: loadBefore, after: load() } };
+  } finally {
+    await replicas.close();
+  }
+}
+
 async function benchModel({ label, ref, make, trainBatch, inferBatch, size, torchArgs }) {
   log(`${label}: building`);
   const model = make();
   const out = { label, model: model.config.name, params: model.numParameters(), imgSize: size };
-  // In-process step: peak tensor memory and tensor growth over the timed steps.
-  const { step, dispose } = makeTrainStep(model, trainBatch, size);
-  await step();
-  const before = tf.memory().numTensors;
-  const profile = await tf.profile(step);
-  out.peakTensorBytes = profile.peakBytes;
-  out.profile = kernelProfile(profile);
-  out.tensorGrowthPerStep = tf.memory().numTensors - before;
-  dispose();
+  if (!inferOnly) {
+    // In-process step: peak tensor memory and tensor growth over the timed steps.
+    const { step, dispose } = makeTrainStep(model, trainBatch, size);
+    await step();
+    const before = tf.memory().numTensors;
+    const profile = await tf.profile(step);
+    out.peakTensorBytes = profile.peakBytes;
+    out.profile = kernelProfile(profile);
+    out.tensorGrowthPerStep = tf.memory().numTensors - before;
+    dispose();
+  }
   const images = tf.randomNormal([inferBatch, size, size, 3], 0, 1, 'float32', 1);
   const infer = async () => {
     const logits = model.predict(images);
@@ -138,8 +159,15 @@ async function benchModel({ label, ref, make, trainBatch, inferBatch, size, torc
   const times = await timeRuns(infer);
   out.infer = { batch: inferBatch, imagesPerSecond: inferBatch / median(times), times, load: { before: loadBefore, after: load() } };
   images.dispose();
+  log(`${label}: infer ${out.infer.imagesPerSecond.toFixed(1)} img/s; inference, ${workers} workers`);
+  out.inferParallel = workers > 1 ? await parallelInference(ref, model, { batch: inferBatch, size, workerCount: workers }) : undefined;
+  if (out.inferParallel) out.inferParallelSpeedup = out.inferParallel.imagesPerSecond / out.infer.imagesPerSecond;
   model.dispose();
-  log(`${label}: infer ${out.infer.imagesPerSecond.toFixed(1)} img/s; training, 1 thread`);
+  if (inferOnly) {
+    log(`${label}: ${JSON.stringify({ infer: out.infer.imagesPerSecond, inferParallel: out.inferParallel?.imagesPerSecond, load: load() })}`);
+    return out;
+  }
+  log(`${label}: infer ${workers} workers ${out.inferParallel?.imagesPerSecond.toFixed(1) ?? '–'} img/s; training, 1 thread`);
   out.train = await trainerThroughput(ref, { batch: trainBatch, size, workerCount: 1 });
   log(`${label}: train ${out.train.imagesPerSecond.toFixed(1)} img/s; training, ${workers} workers`);
   out.trainParallel = workers > 1 ? await trainerThroughput(ref, { batch: trainBatch, size, workerCount: workers }) : undefined;
@@ -147,10 +175,12 @@ async function benchModel({ label, ref, make, trainBatch, inferBatch, size, torc
   log(`${label}: PyTorch`);
   out.torch = typeof torchArgs === 'string' ? { skipped: torchArgs } : torchRun([...torchArgs.args, '--train-batch', String(trainBatch), '--infer-batch', String(inferBatch)], torchArgs.script);
   if (out.torch.train) {
+    // The best of one thread and the workers, as a user would run it (--workers defaults to the cores).
     const best = Math.max(out.train.imagesPerSecond, out.trainParallel?.imagesPerSecond ?? 0);
-    out.ratioToTorch = { train: best / out.torch.train.imagesPerSecond, infer: out.infer.imagesPerSecond / out.torch.infer.imagesPerSecond };
+    const bestInfer = Math.max(out.infer.imagesPerSecond, out.inferParallel?.imagesPerSecond ?? 0);
+    out.ratioToTorch = { train: best / out.torch.train.imagesPerSecond, infer: bestInfer / out.torch.infer.imagesPerSecond };
   }
-  log(`${label}: ${JSON.stringify({ train: out.train.imagesPerSecond, parallel: out.trainParallel?.imagesPerSecond, infer: out.infer.imagesPerSecond, torch: out.torch.skipped ?? [out.torch.train.imagesPerSecond, out.torch.infer.imagesPerSecond] })}`);
+  log(`${label}: ${JSON.stringify({ train: out.train.imagesPerSecond, parallel: out.trainParallel?.imagesPerSecond, infer: out.infer.imagesPerSecond, inferParallel: out.inferParallel?.imagesPerSecond, torch: out.torch.skipped ?? [out.torch.train.imagesPerSecond, out.torch.infer.imagesPerSecond] })}`);
   return out;
 }
 
@@ -363,12 +393,14 @@ if (wanted.has('deit')) {
     await benchModel({ label: 'DeiT-Tiny-sized @32', ref: { name: deitSpec.name, spec: deitSpec }, make: makeDeit, trainBatch: 32, inferBatch: 64, size: 32, torchArgs: { args: [] } }),
   );
   save();
-  if (getBackend() === 'wasm') {
+  if (getBackend() === 'wasm' && !inferOnly) {
     log('GELU kernel before/after');
     results.geluKernel = await geluBeforeAfter();
     log(`GELU: ${JSON.stringify(results.geluKernel)}`);
     save();
   }
+}
+if (wanted.has('deit') && !inferOnly) {
   log(`tensor growth over ${growthSteps} steps`);
   const small = { ...deitSpec, name: 'vit_w32_d2_32', stem: { block: 'patch_embed', options: { patchSize: 4, embedDim: 32 } }, stages: [{ block: 'class_token' }, { block: 'transformer', depth: 2, options: { numHeads: 2, mlpRatio: 4 } }] };
   results.growth = { model: 'ViT @32 (width 32, 2 blocks; DeiT blocks)', ...(await growth(() => createModelFromSpec(small), 32, growthSteps)) };
@@ -417,10 +449,12 @@ if (wanted.has('uniformer')) {
       }),
     );
     save();
-    const { uniformerSpec } = await import('@tessera/plugin-uniformer');
-    const smallU = uniformerSpec('uniformer_w16_32', { depths: [1, 1, 1, 1], dims: [16, 32, 32, 32], headDim: 16, mlpRatio: 2, convStem: false, layerScale: null }, { imgSize: 32, numClasses: 10 });
-    log(`tensor growth over ${growthSteps} steps (UniFormer blocks)`);
-    (results.growthByFamily ??= []).push({ model: 'UniFormer @32 (widths 16-32, 1 block per stage)', ...(await growth(() => createModelFromSpec(smallU), 32, growthSteps)) });
+    if (!inferOnly) {
+      const { uniformerSpec } = await import('@tessera/plugin-uniformer');
+      const smallU = uniformerSpec('uniformer_w16_32', { depths: [1, 1, 1, 1], dims: [16, 32, 32, 32], headDim: 16, mlpRatio: 2, convStem: false, layerScale: null }, { imgSize: 32, numClasses: 10 });
+      log(`tensor growth over ${growthSteps} steps (UniFormer blocks)`);
+      (results.growthByFamily ??= []).push({ model: 'UniFormer @32 (widths 16-32, 1 block per stage)', ...(await growth(() => createModelFromSpec(smallU), 32, growthSteps)) });
+    }
   } else {
     results.runs.push({ label: 'uniformer_small @32', skipped: 'install @tessera/plugin-uniformer to benchmark it' });
   }
@@ -440,6 +474,8 @@ if (wanted.has('fan')) {
       await benchModel({ label: 'FAN-ViT-Tiny p4 @32', ref: { name: spec.name, spec }, make: () => createModelFromSpec(spec), trainBatch: 32, inferBatch: 64, size: 32, torchArgs: officialTorch('fan_tiny_p4') }),
     );
     save();
+  }
+  if (fanViTSpec && !inferOnly) {
     const smallF = fanViTSpec('fan_w32_d2_32', { embedDim: 32, depth: 2, numHeads: 2, patchSize: 4 }, { imgSize: 32, numClasses: 10 });
     log(`tensor growth over ${growthSteps} steps (FAN blocks)`);
     (results.growthByFamily ??= []).push({ model: 'FAN-ViT @32 (width 32, 2 FAN blocks + 2 class-attention blocks)', ...(await growth(() => createModelFromSpec(smallF), 32, growthSteps)) });
@@ -480,6 +516,10 @@ if (wanted.has('flexivit')) {
   }
 }
 save();
+if (inferOnly) {
+  console.log(JSON.stringify({ file, loadAtStart: results.loadAtStart, loadAtEnd: load() }));
+  process.exit(0);
+}
 results.pipeline = await pipeline(quick ? 64 : 512);
 const slowest224 = results.runs.find((r) => r.imgSize === 224 && r.train);
 if (slowest224) {

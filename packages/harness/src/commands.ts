@@ -65,6 +65,11 @@ const patchSizeList = (value: string) => {
 const PATCH_SIZES_HELP = "FlexiViT: evaluate/train at these patch sizes (comma-separated); without a list, the paper's ten at 240 px, else every divisor of the image size leaving a 2x2 grid";
 
 const backendOption = () => new Option('--backend <name>', 'tensor backend').choices(BACKENDS as unknown as string[]).default('auto');
+/** --workers of train, eval and robustness: `what` runs data-parallel (training, evaluation). */
+const workersOption = (what: string) =>
+  new Option('--workers <n>', `data-parallel worker threads for ${what} on wasm/cpu, each with a replica of the model (default: the number of cores)`)
+    .argParser(integer(1))
+    .default(availableParallelism());
 const pluginOption = () => new Option('--plugin <package>', 'also register the plugins a package (or file) exports; repeatable').argParser(collect).default([]);
 
 interface Io {
@@ -227,7 +232,7 @@ function addTrainOptions(cmd: Command): Command {
     .option('--no-flip', 'no random horizontal flip')
     .option('--seed <n>', 'seed of initialisation, data order, augmentation and dropout', integer(0), TRAIN_DEFAULTS.seed)
     .addOption(backendOption())
-    .option('--workers <n>', 'data-parallel worker threads on wasm/cpu, each with a replica of the model (default: the number of cores)', integer(1), availableParallelism())
+    .addOption(workersOption('training and evaluation'))
     .option('--out <dir>', 'run folder (default runs/<model>-<time>); must be new or empty unless --overwrite')
     .option('--overwrite', 'allow --out to be a folder that holds another run or other files (files this run did not write are never deleted)')
     .option('--dry-run', 'check the flags, the model spec, the run folder, the data and the memory needed, then stop before training')
@@ -444,20 +449,38 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
     .option('--patch-sizes [list]', `${PATCH_SIZES_HELP}; reports accuracy and images/s per size and adds the accuracy-vs-patch-size chart to the run's report`, patchSizeList)
     .addOption(pluginOption())
     .addOption(backendOption())
+    .addOption(workersOption('evaluation'))
     .option('--json', 'print one JSON object with the metrics as the last stdout line')
-    .action(async (flags: { checkpoint?: string; model?: string; data?: string; imgSize?: number; testSize?: number; batchSize: number; ema?: boolean; patchSizes?: number[] | true; plugin: string[]; backend: BackendChoice; json?: boolean }) => {
-      try {
-        const result = await evaluateRun({ ...flags, plugins: flags.plugin });
-        if (flags.json) io.out(JSON.stringify(result));
-        else {
-          io.out(`${result.model} on ${result.data} (${result.images} images, ${result.weights})`);
-          io.out(`top-1 ${(result.top1 * 100).toFixed(2)}%  top-5 ${(result.top5 * 100).toFixed(2)}%  loss ${result.loss.toFixed(4)}  ${result.imagesPerSecond.toFixed(1)} img/s on ${result.backend}`);
-          for (const m of result.patchSizes ?? []) io.out(formatPatchSizeLine(m));
+    .action(
+      async (flags: {
+        checkpoint?: string;
+        model?: string;
+        data?: string;
+        imgSize?: number;
+        testSize?: number;
+        batchSize: number;
+        ema?: boolean;
+        patchSizes?: number[] | true;
+        plugin: string[];
+        backend: BackendChoice;
+        workers: number;
+        json?: boolean;
+      }) => {
+        try {
+          const result = await evaluateRun({ ...flags, plugins: flags.plugin, info: (line) => io.err(line) });
+          if (flags.json) io.out(JSON.stringify(result));
+          else {
+            io.out(`${result.model} on ${result.data} (${result.images} images, ${result.weights})`);
+            io.out(
+              `top-1 ${(result.top1 * 100).toFixed(2)}%  top-5 ${(result.top5 * 100).toFixed(2)}%  loss ${result.loss.toFixed(4)}  ${result.imagesPerSecond.toFixed(1)} img/s on ${result.backend}${result.workers > 1 ? ` (${result.workers} workers)` : ''}`,
+            );
+            for (const m of result.patchSizes ?? []) io.out(formatPatchSizeLine(m));
+          }
+        } catch (error) {
+          exitCode = fail(io, Boolean(flags.json), error);
         }
-      } catch (error) {
-        exitCode = fail(io, Boolean(flags.json), error);
-      }
-    });
+      },
+    );
 
   const demoDefaults = demoConfig('');
   program
@@ -496,7 +519,7 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
       }
     });
 
-  const context = { io, fail: (json: boolean, error: unknown) => fail(io, json, error), setExitCode: (code: number) => (exitCode = code), integer, pluginOption, backendOption };
+  const context = { io, fail: (json: boolean, error: unknown) => fail(io, json, error), setExitCode: (code: number) => (exitCode = code), integer, pluginOption, backendOption, workersOption };
   addRobustnessCommand(program, context);
   addCheckCommand(program, context);
 

@@ -7,6 +7,7 @@ import { checkDatasetSize, openDataset, type ImageDataset } from './data/index.j
 import { describeEnvironment } from './environment.js';
 import { evaluate } from './evaluate.js';
 import { evaluatePatchSizes, resolvePatchSizes, type PatchSizeMetrics } from './flexible.js';
+import { evalWorkerCount, withEvalReplicas, workersApply, type ReplicaBuild } from './parallel/parallel-eval.js';
 import { writeReport } from './report/report.js';
 import type { TrainConfig } from './config.js';
 import { readMetrics, type TrainResult } from './train/trainer.js';
@@ -49,6 +50,10 @@ export interface EvalOptions {
   readonly seed?: number;
   /** Also evaluate at each of these patch sizes (`true`: the defaults for the image size). */
   readonly patchSizes?: readonly number[] | true;
+  /** Worker threads, each with a replica of the model, that split every batch on wasm/cpu (default 1: this thread). */
+  readonly workers?: number;
+  /** Notes for the user (stderr in the CLI), e.g. that --workers does not apply to the backend. */
+  readonly info?: (line: string) => void;
 }
 
 export interface EvalResult {
@@ -63,6 +68,8 @@ export interface EvalResult {
   readonly backend: string;
   /** What ran the matrix products: `tfjs`, or the native matmul with its threads (as in a training run's result). */
   readonly matmul: string;
+  /** Worker threads that evaluated (each a replica of the model); 1: this thread alone. */
+  readonly workers: number;
   readonly weights: string;
   readonly patchSizes?: readonly PatchSizeMetrics[];
 }
@@ -81,6 +88,8 @@ export interface LoadedEvaluation {
   /** Absolute path of the weights file, or 'random initialisation'. */
   readonly weights: string;
   readonly testSize?: number;
+  /** What a worker thread needs to rebuild the model (with these weights) as an evaluation replica. */
+  readonly replica: ReplicaBuild;
 }
 
 /**
@@ -127,42 +136,57 @@ export async function loadEvaluation(options: EvalOptions): Promise<LoadedEvalua
   }
   try {
     checkModelFits(footprintOf(model), fits);
-    return { model, dataset, data, seed, runDir: run?.runDir ?? null, weights, ...(testSize ? { testSize } : {}) };
+    const replica: ReplicaBuild = { ref, plugins: options.plugins ?? [], imgSize, inChannels: dataset.channels };
+    return { model, dataset, data, seed, runDir: run?.runDir ?? null, weights, ...(testSize ? { testSize } : {}), replica };
   } catch (error) {
     model.dispose();
     throw error;
   }
 }
 
+/** Refuses a worker count that is not an integer from 1 to 1024 (the training config's bound), naming --workers. */
+export function checkWorkers(workers: number | undefined): void {
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 1024)) {
+    throw new InvalidArgumentError('--workers', workers, 'an integer from 1 to 1024 (worker threads, each with a replica of the model)');
+  }
+}
+
 /** `tessera eval`: top-1, top-5 and loss of a trained run (or weights file) on a dataset's test split. */
 export async function evaluateRun(options: EvalOptions): Promise<EvalResult> {
-  const { model, dataset, data, runDir, weights } = await loadEvaluation(options);
+  checkWorkers(options.workers);
+  const { model, dataset, data, runDir, weights, replica } = await loadEvaluation(options);
+  const batchSize = options.batchSize ?? 128;
+  const workers = evalWorkerCount(options.workers ?? 1, batchSize);
+  if (!workersApply() && (options.workers ?? 1) > 1) options.info?.(`--workers applies to the wasm and cpu backends; ${getBackend()} evaluates in one thread`);
   try {
-    const metrics = await evaluate(model, dataset, options.batchSize ?? 128);
-    if (!Number.isFinite(metrics.loss)) {
-      throw new NonFiniteResultError(`evaluating ${weights} on ${data} gave a loss of ${metrics.loss} (top-1 ${metrics.top1}); the weights or the data are damaged, so this is not a result`);
-    }
-    let perPatchSize: PatchSizeMetrics[] | undefined;
-    if (options.patchSizes) {
-      const { sizes, stages } = resolvePatchSizes(model, options.patchSizes === true ? true : [...options.patchSizes], model.config.inputSize[0]);
-      perPatchSize = await evaluatePatchSizes(model, dataset, options.batchSize ?? 128, sizes, stages);
-      const broken = perPatchSize.find((m) => !Number.isFinite(m.loss));
-      if (broken) throw new NonFiniteResultError(`evaluating ${weights} on ${data} at patch size ${broken.patchSize} gave a loss of ${broken.loss}; this is not a result`);
-      if (runDir) await recordPatchSizes(runDir, perPatchSize);
-    }
-    return {
-      ...(perPatchSize ? { patchSizes: perPatchSize } : {}),
-      top1: metrics.top1,
-      top5: metrics.top5,
-      loss: metrics.loss,
-      images: metrics.images,
-      imagesPerSecond: metrics.imagesPerSecond,
-      runDir,
-      model: model.config.name,
-      data,
-      ...(({ backend, matmul }) => ({ backend, matmul }))(describeEnvironment()),
-      weights,
-    };
+    return await withEvalReplicas(workers, model, replica, async (replicas) => {
+      const metrics = await evaluate(model, dataset, batchSize, undefined, replicas);
+      if (!Number.isFinite(metrics.loss)) {
+        throw new NonFiniteResultError(`evaluating ${weights} on ${data} gave a loss of ${metrics.loss} (top-1 ${metrics.top1}); the weights or the data are damaged, so this is not a result`);
+      }
+      let perPatchSize: PatchSizeMetrics[] | undefined;
+      if (options.patchSizes) {
+        const { sizes, stages } = resolvePatchSizes(model, options.patchSizes === true ? true : [...options.patchSizes], model.config.inputSize[0]);
+        perPatchSize = await evaluatePatchSizes(model, dataset, batchSize, sizes, stages, replicas);
+        const broken = perPatchSize.find((m) => !Number.isFinite(m.loss));
+        if (broken) throw new NonFiniteResultError(`evaluating ${weights} on ${data} at patch size ${broken.patchSize} gave a loss of ${broken.loss}; this is not a result`);
+        if (runDir) await recordPatchSizes(runDir, perPatchSize);
+      }
+      return {
+        ...(perPatchSize ? { patchSizes: perPatchSize } : {}),
+        top1: metrics.top1,
+        top5: metrics.top5,
+        loss: metrics.loss,
+        images: metrics.images,
+        imagesPerSecond: metrics.imagesPerSecond,
+        runDir,
+        model: model.config.name,
+        data,
+        ...(({ backend, matmul }) => ({ backend, matmul }))(describeEnvironment(workers)),
+        workers,
+        weights,
+      };
+    });
   } finally {
     model.dispose();
   }

@@ -1,5 +1,6 @@
 import { Rng, tf, type ForwardOptions, type StageOverrides, type VisionModel } from '@tessera/core';
 import { BatchLoader, type ImageDataset } from './data/index.js';
+import { evaluateOnReplicas, type EvalReplicas } from './parallel/parallel-eval.js';
 
 /** Forward options with per-stage overrides for this call (none: the spec's options). */
 export function withOverrides(options: ForwardOptions, overrides: StageOverrides | undefined): ForwardOptions {
@@ -26,10 +27,28 @@ export function inputOptions(model: VisionModel, dataset: ImageDataset) {
 }
 
 /**
+ * One batch's top-1 hits, top-k hits and summed cross-entropy, as scalars the caller
+ * disposes; what each replica computes for its shard (parallel/worker.ts).
+ */
+export function batchHits(model: VisionModel, images: tf.Tensor4D, labels: Int32Array, k: number, overrides: StageOverrides | undefined): [tf.Scalar, tf.Scalar, tf.Scalar] {
+  return tf.tidy(() => {
+    const logits = model.forward(images, withOverrides({ training: false }, overrides)).logits;
+    const target = tf.tensor1d(labels, 'int32');
+    const nll = tf.neg(tf.sum(tf.mul(tf.oneHot(target, model.config.numClasses), tf.logSoftmax(logits)), -1));
+    const top = tf.topk(logits, k).indices;
+    const inTop = tf.cast(tf.equal(top, tf.expandDims(target, 1)), 'float32');
+    const first = tf.slice(inTop, [0, 0], [-1, 1]);
+    return [tf.sum(first), tf.sum(inTop), tf.sum(nll)] as [tf.Scalar, tf.Scalar, tf.Scalar];
+  });
+}
+
+/**
  * Top-1 and top-5 accuracy (k capped at the class count) and mean cross-entropy over the whole split, in eval mode.
  * `overrides` change block options for every call (e.g. the patch size of a FlexiViT stem).
+ * With `replicas` (parallel/parallel-eval.ts), each batch is split across worker
+ * threads; the hit counts equal this thread's and the loss agrees to float32 rounding.
  */
-export async function evaluate(model: VisionModel, dataset: ImageDataset, batchSize: number, overrides?: StageOverrides): Promise<EvalMetrics> {
+export async function evaluate(model: VisionModel, dataset: ImageDataset, batchSize: number, overrides?: StageOverrides, replicas?: EvalReplicas): Promise<EvalMetrics> {
   const loader = new BatchLoader(dataset, { batchSize, shuffle: false, rng: new Rng(0), dropLast: false, ...inputOptions(model, dataset) });
   const k = Math.min(5, model.config.numClasses);
   let correct1 = 0;
@@ -37,26 +56,26 @@ export async function evaluate(model: VisionModel, dataset: ImageDataset, batchS
   let lossSum = 0;
   let seen = 0;
   const start = performance.now();
-  for (let batch = loader.next(); batch; batch = loader.next()) {
-    const { images, labels } = batch;
-    try {
-      const [hits1, hitsK, loss] = tf.tidy(() => {
-        const logits = model.forward(images, withOverrides({ training: false }, overrides)).logits;
-        const target = tf.tensor1d(labels, 'int32');
-        const nll = tf.neg(tf.sum(tf.mul(tf.oneHot(target, model.config.numClasses), tf.logSoftmax(logits)), -1));
-        const top = tf.topk(logits, k).indices;
-        const inTop = tf.cast(tf.equal(top, tf.expandDims(target, 1)), 'float32');
-        const first = tf.slice(inTop, [0, 0], [-1, 1]);
-        return [tf.sum(first), tf.sum(inTop), tf.sum(nll)];
-      });
-      const values = await Promise.all([hits1.data(), hitsK.data(), loss.data()]);
-      tf.dispose([hits1, hitsK, loss]);
-      correct1 += values[0][0]!;
-      correct5 += values[1][0]!;
-      lossSum += values[2][0]!;
-      seen += labels.length;
-    } finally {
-      images.dispose();
+  if (replicas && replicas.count > 1) {
+    const totals = await evaluateOnReplicas(replicas, model, loader, k, overrides);
+    correct1 = totals.hits1;
+    correct5 = totals.hitsK;
+    lossSum = totals.lossSum;
+    seen = totals.seen;
+  } else {
+    for (let batch = loader.next(); batch; batch = loader.next()) {
+      const { images, labels } = batch;
+      try {
+        const [hits1, hitsK, loss] = batchHits(model, images, labels, k, overrides);
+        const values = await Promise.all([hits1.data(), hitsK.data(), loss.data()]);
+        tf.dispose([hits1, hitsK, loss]);
+        correct1 += values[0][0]!;
+        correct5 += values[1][0]!;
+        lossSum += values[2][0]!;
+        seen += labels.length;
+      } finally {
+        images.dispose();
+      }
     }
   }
   const seconds = (performance.now() - start) / 1000;

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type StageOverrides, type VisionModel } from '@tessera/core';
 import type { ImageDataset } from './data/index.js';
 import { evaluate } from './evaluate.js';
+import type { EvalReplicas } from './parallel/parallel-eval.js';
 import { defaultPatchSizes } from './train/patch-sizes.js';
 
 interface PlannedStage {
@@ -58,11 +59,18 @@ export interface PatchSizeMetrics {
 }
 
 /** Evaluates the whole split once per patch size (FlexiViT's accuracy/speed trade-off, the paper's Figure 1). */
-export async function evaluatePatchSizes(model: VisionModel, dataset: ImageDataset, batchSize: number, sizes: readonly number[], stages: readonly string[]): Promise<PatchSizeMetrics[]> {
+export async function evaluatePatchSizes(
+  model: VisionModel,
+  dataset: ImageDataset,
+  batchSize: number,
+  sizes: readonly number[],
+  stages: readonly string[],
+  replicas?: EvalReplicas,
+): Promise<PatchSizeMetrics[]> {
   const [h, w] = model.config.inputSize;
   const out: PatchSizeMetrics[] = [];
   for (const patchSize of sizes) {
-    const m = await evaluate(model, dataset, batchSize, patchSizeOverrides(stages, patchSize));
+    const m = await evaluate(model, dataset, batchSize, patchSizeOverrides(stages, patchSize), replicas);
     out.push({ patchSize, tokens: Math.floor(h / patchSize) * Math.floor(w / patchSize), top1: m.top1, top5: m.top5, loss: m.loss, imagesPerSecond: m.imagesPerSecond });
   }
   return out;

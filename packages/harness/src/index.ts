@@ -7,6 +7,7 @@ export { WeightEma } from './train/ema.js';
 export { CHECKPOINT_FILE, readCheckpoint, saveCheckpoint, type CheckpointState } from './train/checkpoint.js';
 export { evaluate, type EvalMetrics } from './evaluate.js';
 export { evaluateRun, type EvalOptions, type EvalResult } from './evaluate-run.js';
+export { evalWorkerCount, startEvalReplicas, withEvalReplicas, type EvalReplicas, type ReplicaBuild } from './parallel/parallel-eval.js';
 export { countMacs, kernelMacs, type MacCount } from './macs.js';
 export { describeModel, formatModelInfo, type ModelInfo } from './info.js';
 export { buildModel, defaultImgSize, resolveModelRef, type ModelOverrides, type ModelRef } from './model.js';

@@ -22,11 +22,13 @@ describe('flag validation', () => {
     expect(lr.stderr).toContain('> 0');
   });
 
-  test('--workers must be a whole number of at least one', () => {
-    const r = tessera(['train', '--model', TINY_SPEC, '--workers', '0']);
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain("option '--workers <n>' argument '0' is invalid");
-    expect(r.stderr).toContain('expected an integer >= 1');
+  test('--workers must be a whole number of at least one (train, eval and robustness share the option)', () => {
+    for (const command of ['eval', 'robustness']) {
+      const r = tessera([command, '--model', TINY_SPEC, '--workers', command === 'eval' ? '0' : '1.5']);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain(`option '--workers <n>' argument '${command === 'eval' ? '0' : '1.5'}' is invalid`);
+      expect(r.stderr).toContain('expected an integer >= 1');
+    }
   });
 
   test('an unknown backend lists the choices', () => {

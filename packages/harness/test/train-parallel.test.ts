@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeSafetensors, setBackend, tf } from '@tessera/core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { TrainConfig } from '../src/config.js';
+import { evaluateRun } from '../src/evaluate-run.js';
 import { resolveModelRef } from '../src/model.js';
 import { shardSizes, sumInto } from '../src/parallel/data-parallel.js';
 import { loadPlugins } from '../src/plugins.js';
@@ -93,6 +94,15 @@ describe('data-parallel training', () => {
     const whole = tempDir('dp-whole');
     const a = await train(config(whole, recipe));
     expect(tf.memory().numTensors).toBe(before);
+    // The run evaluated on its 3 workers (16 test images: shards of 6, 5, 5), its EMA weights too: one thread agrees.
+    expect(a.workers).toBe(3);
+    const check = await evaluateRun({ checkpoint: whole, backend: 'wasm', workers: 1 });
+    expect(check.top1).toBe(a.top1);
+    expect(check.top5).toBe(a.top5);
+    expect(Math.abs(check.loss - a.loss)).toBeLessThanOrEqual(1e-6 * a.loss);
+    expect((await evaluateRun({ checkpoint: whole, backend: 'wasm', workers: 1, ema: true })).top1).toBe(a.emaTop1);
+    const before2 = tf.memory().numTensors;
+    expect(before2).toBe(before);
     const again = tempDir('dp-again');
     await train(config(again, recipe));
     expect(await trainLosses(again)).toEqual(await trainLosses(whole));

@@ -1,11 +1,10 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { getBackend, nativeMatMulStatus, tf, TesseraError, type ModelOutputs, type Rng, type StageOverrides, type VisionModel } from '@tessera/core';
 import type { TrainConfig } from '../config.js';
 import { matmulThreadsPerWorker } from '../environment.js';
 import type { AdamW } from '../train/optimizer.js';
-import { concatPortables, fromPortable, type FromWorker, type Portable, type ToWorker, type WorkerStep } from './protocol.js';
+import type { EvalReplicas } from './parallel-eval.js';
+import { ReplicaPool, portableState } from './pool.js';
+import { concatPortables, fromPortable, type ToWorker, type WorkerStep } from './protocol.js';
 
 /*
  * Data-parallel training on worker threads, PyTorch DDP's scheme in one process:
@@ -26,17 +25,6 @@ import { concatPortables, fromPortable, type FromWorker, type Portable, type ToW
  * BatchNorm, as in DDP: batch statistics are each worker's shard's; the running
  * statistics kept are worker 0's (DDP broadcasts rank 0's buffers).
  */
-
-/** The worker entry: next to this module once built (dist/), or the built one when run from src/ (tests). */
-function workerUrl(): URL {
-  const here = new URL('./data-parallel-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  const built = new URL('../../dist/data-parallel-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new TesseraError('the data-parallel worker (dist/data-parallel-worker.js) is missing: build @tessera/harness first');
-}
-
-const tensorData = (t: tf.Tensor) => ({ data: t.dataSync() as Float32Array, shape: t.shape });
 
 /** Split of `batch` rows into `workers` contiguous shards whose sizes differ by at most one. */
 export function shardSizes(batch: number, workers: number): number[] {
@@ -83,7 +71,8 @@ export interface StepInput {
 }
 
 export class DataParallel {
-  private readonly workers: Worker[] = [];
+  /** The workers; evaluation during training runs on them too (parallel-eval.ts). */
+  pool!: ReplicaPool;
   private readonly size: number;
   private readonly offsets: number[] = [];
   private readonly gradients: Float32Array;
@@ -91,9 +80,6 @@ export class DataParallel {
   private readonly targets: Float32Array[];
   private readonly signals: Int32Array;
   private readonly params: ReturnType<VisionModel['namedParameters']>;
-  private failure: Error | undefined;
-  private readonly inbox: FromWorker[][];
-  private waiters: Array<() => void> = [];
 
   private constructor(
     readonly count: number,
@@ -113,7 +99,6 @@ export class DataParallel {
     const maxShard = Math.ceil(batchSize / count);
     this.targets = Array.from({ length: count }, () => new Float32Array(new SharedArrayBuffer(maxShard * numClasses * 4)));
     this.signals = new Int32Array(new SharedArrayBuffer(count * 4));
-    this.inbox = Array.from({ length: count }, () => []);
   }
 
   /**
@@ -123,74 +108,26 @@ export class DataParallel {
   static async start(options: { count: number; config: TrainConfig; model: VisionModel; optimizer: AdamW; inChannels: number }): Promise<DataParallel> {
     const { count, config, model, optimizer } = options;
     const dp = new DataParallel(count, model, config.batchSize, model.config.numClasses);
-    const state = Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, tensorData(t)]));
-    const moments = Object.fromEntries(Object.entries(optimizer.stateTensors()).map(([k, t]) => [k, tensorData(t)]));
-    const url = workerUrl();
-    for (let index = 0; index < count; index++) {
-      const worker = new Worker(url);
-      dp.workers.push(worker);
-      worker.on('message', (m: FromWorker) => dp.receive(index, m));
-      worker.on('error', (e) => dp.fail(new TesseraError(`data-parallel worker ${index} failed: ${e.message}`)));
-      worker.on('exit', (code) => {
-        if (code !== 0) dp.fail(new TesseraError(`data-parallel worker ${index} exited with code ${code}`));
-      });
-      const init: ToWorker = {
-        type: 'init',
-        index,
-        config,
-        backend: getBackend(),
-        // 'on' where this thread runs it: a worker that cannot fails loudly instead of silently using tfjs's kernels.
-        nativeMatMul: { mode: nativeMatMulStatus().active ? 'on' : 'off', threads: matmulThreadsPerWorker(count) },
-        numClasses: model.config.numClasses,
-        inChannels: options.inChannels,
-        state,
-        optimizer: { tensors: moments, step: optimizer.step },
-        weightDecay: optimizer.weightDecay,
-        gradients: dp.gradients.buffer as SharedArrayBuffer,
-        reduced: dp.reduced.buffer as SharedArrayBuffer,
-        targets: dp.targets[index]!.buffer as SharedArrayBuffer,
-        signals: dp.signals.buffer as SharedArrayBuffer,
-      };
-      worker.postMessage(init);
-    }
-    try {
-      await Promise.all(dp.workers.map((_, w) => dp.expect(w, 'ready')));
-    } catch (error) {
-      await dp.close();
-      throw error;
-    }
+    const state = portableState(model.stateDict());
+    const moments = portableState(optimizer.stateTensors());
+    dp.pool = await ReplicaPool.start(count, (index): ToWorker => ({
+      type: 'init',
+      index,
+      config,
+      backend: getBackend(),
+      // 'on' where this thread runs it: a worker that cannot fails loudly instead of silently using tfjs's kernels.
+      nativeMatMul: { mode: nativeMatMulStatus().active ? 'on' : 'off', threads: matmulThreadsPerWorker(count) },
+      numClasses: model.config.numClasses,
+      inChannels: options.inChannels,
+      state,
+      optimizer: { tensors: moments, step: optimizer.step },
+      weightDecay: optimizer.weightDecay,
+      gradients: dp.gradients.buffer as SharedArrayBuffer,
+      reduced: dp.reduced.buffer as SharedArrayBuffer,
+      targets: dp.targets[index]!.buffer as SharedArrayBuffer,
+      signals: dp.signals.buffer as SharedArrayBuffer,
+    }));
     return dp;
-  }
-
-  private receive(index: number, message: FromWorker): void {
-    if (message.type === 'error') {
-      this.fail(new TesseraError(`data-parallel worker ${index}: ${message.message}`));
-      return;
-    }
-    this.inbox[index]!.push(message);
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  private fail(error: Error): void {
-    this.failure ??= error;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  /** The next message of worker `index`, which must be of type `type`. */
-  private async expect<T extends FromWorker['type']>(index: number, type: T): Promise<Extract<FromWorker, { type: T }>> {
-    for (;;) {
-      if (this.failure) throw this.failure;
-      const next = this.inbox[index]!.shift();
-      if (next) {
-        if (next.type !== type) throw new TesseraError(`data-parallel worker ${index} sent '${next.type}' where '${type}' was expected`);
-        return next as Extract<FromWorker, { type: T }>;
-      }
-      await new Promise<void>((wake) => this.waiters.push(wake));
-    }
   }
 
   /**
@@ -220,11 +157,11 @@ export class DataParallel {
         loss: input.loss,
         ...(input.overrides ? { overrides: input.overrides } : {}),
       };
-      this.workers[index]!.postMessage(message, [message.images.buffer as ArrayBuffer, message.targets.buffer as ArrayBuffer]);
+      this.pool.post(index, message, [message.images.buffer as ArrayBuffer, message.targets.buffer as ArrayBuffer]);
       row += n;
     });
     if (input.afterForward) await this.rebuildTargets(sizes, input.afterForward);
-    const replies = await Promise.all(this.workers.map((_, index) => this.expect(index, 'gradients')));
+    const replies = await Promise.all(sizes.map((_, index) => this.pool.expect(index, 'gradients')));
     // Fixed order: the sum, and so every replica's update, is the same on every run with this many workers.
     const norm = Math.sqrt(sumInto(this.reduced, this.gradients, this.count, this.size));
     let loss = 0;
@@ -249,7 +186,7 @@ export class DataParallel {
 
   /** Gathers every worker's outputs, runs the post-forward step on the whole batch and returns each worker its rows. */
   private async rebuildTargets(sizes: number[], afterForward: (outputs: ModelOutputs) => tf.Tensor2D): Promise<void> {
-    const shards = await Promise.all(this.workers.map((_, index) => this.expect(index, 'outputs')));
+    const shards = await Promise.all(sizes.map((_, index) => this.pool.expect(index, 'outputs')));
     const names = Object.keys(shards[0]!.outputs);
     const owned: tf.Tensor[] = [];
     try {
@@ -274,18 +211,15 @@ export class DataParallel {
    * clipping and learning rate. Call it before this thread's own update, so the replicas update concurrently.
    */
   apply(lr: number, clipGrad: number | undefined, present: number[], norm: number): void {
-    for (const worker of this.workers) worker.postMessage({ type: 'apply', lr, clipGrad, present, norm } satisfies ToWorker);
+    for (let index = 0; index < this.count; index++) this.pool.post(index, { type: 'apply', lr, clipGrad, present, norm });
   }
 
-  async close(): Promise<void> {
-    await Promise.all(
-      this.workers.map(async (worker) => {
-        const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-        worker.postMessage({ type: 'close' } satisfies ToWorker);
-        const timer = setTimeout(() => void worker.terminate(), 5000);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+  /** These replicas as evaluation replicas: the weights the model holds at each evaluation (its own or EMA's) are sent first. */
+  get evalReplicas(): EvalReplicas {
+    return { pool: this.pool, count: this.count, sendsWeights: true };
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }

@@ -1,11 +1,13 @@
 import { tf, type RngState, type StageOverrides } from '@tessera/core';
 import type { TrainConfig } from '../config.js';
+import type { ModelRef } from '../model.js';
 
 /*
- * Messages between the training thread and its data-parallel workers
- * (data-parallel.ts, worker.ts). Tensors cross threads as plain Float32Arrays;
- * gradients and the mixed targets go through SharedArrayBuffers instead of
- * messages, so they are not copied per worker.
+ * Messages between the main thread and its replica workers (pool.ts, worker.ts):
+ * training replicas (data-parallel.ts) and evaluation replicas (parallel-eval.ts)
+ * run the same worker. Tensors cross threads as plain Float32Arrays; gradients and
+ * the mixed targets go through SharedArrayBuffers instead of messages, so they are
+ * not copied per worker.
  */
 
 /** A tensor, or a plain object or array of tensors and JSON values (ClsAttention is `{ probs, grid }`), as it crosses threads. */
@@ -61,7 +63,7 @@ export interface WorkerInit {
   readonly numClasses: number;
   readonly inChannels: number;
   /** Every parameter and buffer of the training thread's model, by state-dict name. */
-  readonly state: Record<string, { data: Float32Array; shape: number[] }>;
+  readonly state: PortableState;
   /** AdamW moments (`exp_avg.<name>`, `exp_avg_sq.<name>`) and its step count. */
   readonly optimizer: { tensors: Record<string, { data: Float32Array; shape: number[] }>; step: number };
   readonly weightDecay: number;
@@ -73,6 +75,44 @@ export interface WorkerInit {
   readonly targets: SharedArrayBuffer;
   /** Int32 flags, one per worker: the training thread sets 1 when this worker's targets are written. */
   readonly signals: SharedArrayBuffer;
+}
+
+/** Every parameter and buffer of a model, by state-dict name, as it crosses threads. */
+export type PortableState = Record<string, { data: Float32Array; shape: number[] }>;
+
+/** An evaluation-only replica: the model rebuilt from `state` (no initial value drawn), no optimizer. */
+export interface EvalWorkerInit {
+  readonly type: 'init-eval';
+  readonly index: number;
+  readonly backend: string;
+  readonly nativeMatMul: { readonly mode: 'auto' | 'on' | 'off'; readonly threads: number };
+  readonly model: ModelRef;
+  readonly plugins: readonly string[];
+  readonly imgSize: number;
+  readonly numClasses: number;
+  readonly inChannels: number;
+  readonly state: PortableState;
+}
+
+/**
+ * Evaluate these weights (the main thread's model now: its own, or EMA weights swapped
+ * in) until `restore`. Training replicas hold the training weights, but not the main
+ * thread's BatchNorm statistics nor its EMA; the replica keeps its own state aside.
+ */
+export interface WorkerWeights {
+  readonly type: 'weights';
+  readonly state: PortableState;
+}
+
+/** One shard of an evaluation batch, in eval mode. */
+export interface WorkerEval {
+  readonly type: 'eval';
+  readonly images: Float32Array;
+  readonly shape: [number, number, number, number];
+  readonly labels: Int32Array;
+  /** k of top-k: min(5, classes). */
+  readonly k: number;
+  readonly overrides?: StageOverrides;
 }
 
 export interface WorkerStep {
@@ -102,7 +142,7 @@ export interface WorkerApply {
   readonly present: readonly number[];
 }
 
-export type ToWorker = WorkerInit | WorkerStep | WorkerApply | { readonly type: 'close' };
+export type ToWorker = WorkerInit | EvalWorkerInit | WorkerStep | WorkerApply | WorkerWeights | WorkerEval | { readonly type: 'restore' } | { readonly type: 'close' };
 
 export type FromWorker =
   | { readonly type: 'ready' }
@@ -114,4 +154,6 @@ export type FromWorker =
       /** Worker 0 only: its buffers (BatchNorm running statistics) after the step, as PyTorch DDP keeps rank 0's. */
       readonly buffers?: Record<string, Float32Array>;
     }
+  /** A shard's top-1 and top-k hit counts and its summed cross-entropy (float32, as the one-thread evaluation sums a batch). */
+  | { readonly type: 'evaluated'; readonly hits1: number; readonly hitsK: number; readonly lossSum: number }
   | { readonly type: 'error'; readonly message: string; readonly stack?: string };

@@ -1,12 +1,14 @@
-// One data-parallel replica (see data-parallel.ts): its own tfjs and wasm instance,
-// a model with the training thread's weights, and an AdamW with its moments.
+// One replica (see pool.ts): its own tfjs and wasm instance and a model with the main
+// thread's weights; for training (data-parallel.ts) also an AdamW with its moments,
+// for evaluation (parallel-eval.ts) only the model.
 import { parentPort } from 'node:worker_threads';
 import { buildWithWeights, Rng, setBackend, softTargetCrossEntropy, tf, type BackendChoice, type VisionModel } from '@tessera/core';
-import { buildModel } from '../model.js';
+import { batchHits } from '../evaluate.js';
+import { buildModel, type ModelRef } from '../model.js';
 import { loadPlugins } from '../plugins.js';
 import { klToTargets } from '../train/distill.js';
 import { AdamW, clipToNorm } from '../train/optimizer.js';
-import { toPortable, type FromWorker, type ToWorker, type WorkerApply, type WorkerInit, type WorkerStep } from './protocol.js';
+import { toPortable, type EvalWorkerInit, type FromWorker, type PortableState, type ToWorker, type WorkerApply, type WorkerEval, type WorkerInit, type WorkerStep } from './protocol.js';
 
 if (!parentPort) throw new Error('the data-parallel worker runs only as a worker thread');
 const port = parentPort;
@@ -19,26 +21,47 @@ let params: ReturnType<VisionModel['namedParameters']>;
 let offsets: number[];
 let size = 0;
 let bufferNames: string[] = [];
+/** This replica's own state while it evaluates weights the main thread sent ('weights' … 'restore'). */
+let setAside: Record<string, tf.Tensor> | undefined;
+
+const tensorsOf = (state: PortableState) => Object.fromEntries(Object.entries(state).map(([k, v]) => [k, tf.tensor(v.data, v.shape, 'float32')]));
+
+/** The backend, plugins and a model holding `state`; the main thread's weights replace every initial value, so none is drawn. */
+async function buildReplica(
+  message: Pick<WorkerInit, 'backend' | 'nativeMatMul' | 'numClasses' | 'inChannels' | 'state'>,
+  ref: ModelRef,
+  plugins: readonly string[],
+  options: { imgSize: number; dropPath?: number; seed: number },
+): Promise<VisionModel> {
+  await setBackend(message.backend as BackendChoice, { nativeMatMul: message.nativeMatMul.mode, nativeMatMulThreads: message.nativeMatMul.threads });
+  await loadPlugins(plugins, { warn: () => undefined });
+  const state = tensorsOf(message.state);
+  try {
+    return buildWithWeights(
+      () =>
+        buildModel(ref, {
+          numClasses: message.numClasses,
+          imgSize: options.imgSize,
+          inChannels: message.inChannels,
+          dropPathRate: options.dropPath !== undefined && options.dropPath > 0 ? options.dropPath : undefined,
+          seed: options.seed,
+        }),
+      state,
+    );
+  } finally {
+    tf.dispose(Object.values(state));
+  }
+}
+
+async function startEval(message: EvalWorkerInit): Promise<void> {
+  model = await buildReplica(message, message.model, message.plugins, { imgSize: message.imgSize, seed: 0 });
+  send({ type: 'ready' });
+}
 
 async function start(message: WorkerInit): Promise<void> {
   init = message;
   const { config } = message;
-  await setBackend(message.backend as BackendChoice, { nativeMatMul: message.nativeMatMul.mode, nativeMatMulThreads: message.nativeMatMul.threads });
-  await loadPlugins(config.plugins, { warn: () => undefined });
-  const state = Object.fromEntries(Object.entries(message.state).map(([k, v]) => [k, tf.tensor(v.data, v.shape, 'float32')]));
-  // The training thread's weights replace every initial value: none is drawn.
-  model = buildWithWeights(
-    () =>
-      buildModel(config.model, {
-        numClasses: message.numClasses,
-        imgSize: config.imgSize,
-        inChannels: message.inChannels,
-        dropPathRate: config.dropPath > 0 ? config.dropPath : undefined,
-        seed: config.seed,
-      }),
-    state,
-  );
-  tf.dispose(Object.values(state));
+  model = await buildReplica(message, config.model, config.plugins, { imgSize: config.imgSize, dropPath: config.dropPath, seed: config.seed });
   params = model.namedParameters().filter(([, p]) => p.trainable);
   offsets = [];
   for (const [, p] of params) {
@@ -110,12 +133,47 @@ function apply(message: WorkerApply): void {
   tf.dispose(Object.values(clipped));
 }
 
+/** One evaluation shard in eval mode: the quantities the one-thread evaluation computes per batch (evaluate.ts). */
+function evaluateShard(message: WorkerEval): void {
+  const images = tf.tensor4d(message.images, message.shape);
+  try {
+    const totals = batchHits(model, images, message.labels, message.k, message.overrides);
+    const [hits1, hitsK, lossSum] = totals.map((t) => t.dataSync()[0]!);
+    tf.dispose(totals);
+    send({ type: 'evaluated', hits1: hits1!, hitsK: hitsK!, lossSum: lossSum! });
+  } finally {
+    images.dispose();
+  }
+}
+
+function loadWeights(state: PortableState): void {
+  if (!setAside) setAside = Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, t.clone()]));
+  const tensors = tensorsOf(state);
+  try {
+    model.loadStateDict(tensors);
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
+
+function restoreWeights(): void {
+  if (!setAside) return;
+  model.loadStateDict(setAside);
+  tf.dispose(Object.values(setAside));
+  setAside = undefined;
+}
+
 async function handle(message: ToWorker): Promise<void> {
   try {
     if (message.type === 'init') await start(message);
+    else if (message.type === 'init-eval') await startEval(message);
     else if (message.type === 'step') step(message);
     else if (message.type === 'apply') apply(message);
+    else if (message.type === 'eval') evaluateShard(message);
+    else if (message.type === 'weights') loadWeights(message.state);
+    else if (message.type === 'restore') restoreWeights();
     else if (message.type === 'close') {
+      if (setAside) tf.dispose(Object.values(setAside));
       model?.dispose();
       optimizer?.dispose();
       port.close();

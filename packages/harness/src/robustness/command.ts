@@ -11,6 +11,7 @@ export interface CommandContext {
   readonly integer: (min: number) => (value: string) => number;
   readonly pluginOption: () => Option;
   readonly backendOption: () => Option;
+  readonly workersOption: (what: string) => Option;
 }
 
 type RobustnessFlags = {
@@ -29,6 +30,7 @@ type RobustnessFlags = {
   ema?: boolean;
   plugin: string[];
   backend: BackendChoice;
+  workers: number;
   out?: string;
   json?: boolean;
   quiet?: boolean;
@@ -59,6 +61,7 @@ export function robustnessSummary(result: RobustnessResult) {
     meanCorruptionAccuracy: m.meanCorruptionAccuracy,
     retention: m.retention,
     images: result.images,
+    workers: result.workers,
     seconds: result.seconds,
     outDir: result.outDir,
   };
@@ -83,6 +86,7 @@ export function addRobustnessCommand(program: Command, ctx: CommandContext): voi
     .option('--ema', 'evaluate the EMA weights of the run')
     .addOption(ctx.pluginOption())
     .addOption(ctx.backendOption())
+    .addOption(ctx.workersOption('evaluation'))
     .option('--out <dir>', 'output folder (default: <run>/robustness, or runs/<model>-robustness-<time>)')
     .option('--json', 'print one JSON object with mCE and retention as the last stdout line')
     .option('--quiet', 'no progress output')
@@ -104,6 +108,7 @@ export function addRobustnessCommand(program: Command, ctx: CommandContext): voi
           ...(flags.ema ? { ema: true } : {}),
           plugins: flags.plugin,
           backend: flags.backend,
+          workers: flags.workers,
           ...(flags.out ? { out: flags.out } : {}),
           log: flags.quiet ? () => {} : (line) => ctx.io.err(line),
         });

@@ -176,7 +176,7 @@ table { border-collapse: collapse; } th, td { text-align: left; padding: 2px 12p
 </head>
 <body>
 <h1>${escapeHtml(result.model)}: ${m.normalisation === 'none' ? 'mean corruption error' : 'mCE'} ${pct(m.mCE, 1)}, retention ${pct(m.retention, 1)}</h1>
-<p>${escapeHtml(result.source)}. ${result.images} test images of <code>${escapeHtml(result.data)}</code>${result.limit ? ` (a seeded subset, --limit ${result.limit})` : ''}, weights <code>${escapeHtml(result.weights)}</code>, backend <code>${escapeHtml(result.backend)}</code>.</p>
+<p>${escapeHtml(result.source)}. ${result.images} test images of <code>${escapeHtml(result.data)}</code>${result.limit ? ` (a seeded subset, --limit ${result.limit})` : ''}, weights <code>${escapeHtml(result.weights)}</code>, backend <code>${escapeHtml(result.backend)}</code>${result.workers > 1 ? ` on ${result.workers} worker threads` : ''}.</p>
 <h2>Summary</h2>
 ${table(summary)}
 <h2>Error by corruption and severity (%)</h2>

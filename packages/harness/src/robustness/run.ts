@@ -1,12 +1,13 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { FormatError, InvalidArgumentError, type BackendChoice } from '@tessera/core';
+import { FormatError, getBackend, InvalidArgumentError, type BackendChoice } from '@tessera/core';
 import { writeFileAtomic } from '@tessera/core/node';
 import type { ImageDataset } from '../data/index.js';
 import { describeEnvironment } from '../environment.js';
 import { evaluate } from '../evaluate.js';
-import { loadEvaluation } from '../evaluate-run.js';
+import { checkWorkers, loadEvaluation } from '../evaluate-run.js';
+import { evalWorkerCount, withEvalReplicas, workersApply } from '../parallel/parallel-eval.js';
 import { ALL_CORRUPTIONS, COMMON_CORRUPTIONS, type CorruptionName } from './corruptions/index.js';
 import { Cifar10C, CorruptedDataset, corruptPixels, passSeed, subsetIndices, SubsetDataset } from './datasets.js';
 import { imageSeed } from './corruptions/index.js';
@@ -41,6 +42,8 @@ export interface RobustnessOptions {
   /** Force a severity table (default: CIFAR-10-C at 32 px or less, ImageNet-C above). */
   readonly table?: TableName;
   readonly out?: string;
+  /** Worker threads, each with a replica of the model, that split every batch on wasm/cpu (default 1: this thread). */
+  readonly workers?: number;
   /** Progress lines (stderr in the CLI). */
   readonly log?: (line: string) => void;
 }
@@ -69,6 +72,8 @@ export interface RobustnessResult {
   readonly imagesPerSecond: number;
   readonly seconds: number;
   readonly backend: string;
+  /** Worker threads that evaluated (each a replica of the model); 1: this thread alone. */
+  readonly workers: number;
   readonly outDir: string;
   readonly createdAt: string;
 }
@@ -120,6 +125,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   if (!corruptions.length) throw new InvalidArgumentError('--corruptions', '', 'at least one corruption');
   if (!severities.length || severities.some((s) => !Number.isInteger(s) || s < 1 || s > 5)) throw new InvalidArgumentError('--severities', severities.join(','), 'severities from 1 to 5');
   if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 1)) throw new InvalidArgumentError('--limit', options.limit, 'an integer >= 1');
+  checkWorkers(options.workers);
   const seed = options.seed ?? 0;
   const released = options.data?.startsWith('cifar10c:') ? new Cifar10C(resolve(options.data.slice('cifar10c:'.length))) : undefined;
   const baseline = options.baseline ? readBaseline(options.baseline) : undefined;
@@ -149,75 +155,82 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     const source = released
       ? `CIFAR-10-C (released files in ${released.dir})`
       : `ImageNet-C-style corruptions computed by Tessera (${table === 'cifar' ? 'CIFAR-10-C' : 'ImageNet-C'} severity table; not bit-identical to the released datasets)`;
-    log(`robustness: ${model.config.name} on ${subset.length} ${loaded.data} test images, ${corruptions.length} corruptions × ${severities.length} severities; ${source}`);
-
-    const cleanMetrics = await evaluate(model, subset, batchSize);
-    log(`clean top-1 ${(cleanMetrics.top1 * 100).toFixed(2)}%`);
-    const errors: Record<string, Record<number, number>> = {};
-    const passes = corruptions.length * severities.length;
-    let done = 0;
-    let images = cleanMetrics.images;
-    const passStart = performance.now();
-    const corrupted = (c: CorruptionName, s: number): ImageDataset =>
-      released ? released.dataset(c, s, indices, clean.classNames) : new CorruptedDataset(subset, c, s, { seed, ...(options.table ? { table } : {}), sourceIndex: (i) => indices[i]! });
-    for (const c of corruptions) {
-      errors[c] = {};
-      for (const s of severities) {
-        const m = await evaluate(model, corrupted(c, s), batchSize);
-        errors[c][s] = 1 - m.top1;
-        images += m.images;
-        done += 1;
-        const elapsed = (performance.now() - passStart) / 1000;
-        log(`[${done}/${passes}] ${c} severity ${s}: top-1 ${(m.top1 * 100).toFixed(2)}%  ${m.imagesPerSecond.toFixed(0)} img/s (corrupt + predict)  ETA ${formatEta((elapsed / done) * (passes - done))}`);
+    const workers = evalWorkerCount(options.workers ?? 1, batchSize);
+    if (!workersApply() && (options.workers ?? 1) > 1) log(`--workers applies to the wasm and cpu backends; ${getBackend()} evaluates in one thread`);
+    log(
+      `robustness: ${model.config.name} on ${subset.length} ${loaded.data} test images, ${corruptions.length} corruptions × ${severities.length} severities${workers > 1 ? ` on ${workers} worker threads` : ''}; ${source}`,
+    );
+    // One set of replicas for the clean pass and every corruption × severity.
+    return await withEvalReplicas(workers, model, loaded.replica, async (replicas) => {
+      const cleanMetrics = await evaluate(model, subset, batchSize, undefined, replicas);
+      log(`clean top-1 ${(cleanMetrics.top1 * 100).toFixed(2)}%`);
+      const errors: Record<string, Record<number, number>> = {};
+      const passes = corruptions.length * severities.length;
+      let done = 0;
+      let images = cleanMetrics.images;
+      const passStart = performance.now();
+      const corrupted = (c: CorruptionName, s: number): ImageDataset =>
+        released ? released.dataset(c, s, indices, clean.classNames) : new CorruptedDataset(subset, c, s, { seed, ...(options.table ? { table } : {}), sourceIndex: (i) => indices[i]! });
+      for (const c of corruptions) {
+        errors[c] = {};
+        for (const s of severities) {
+          const m = await evaluate(model, corrupted(c, s), batchSize, undefined, replicas);
+          errors[c][s] = 1 - m.top1;
+          images += m.images;
+          done += 1;
+          const elapsed = (performance.now() - passStart) / 1000;
+          log(`[${done}/${passes}] ${c} severity ${s}: top-1 ${(m.top1 * 100).toFixed(2)}%  ${m.imagesPerSecond.toFixed(0)} img/s (corrupt + predict)  ETA ${formatEta((elapsed / done) * (passes - done))}`);
+        }
       }
-    }
-    const table2: ErrorTable = { cleanError: 1 - cleanMetrics.top1, errors };
-    const useAlexNet = !baseline && !released && table === 'imagenet' && severities.length === 5 && corruptions.some((c) => (COMMON_CORRUPTIONS as readonly string[]).includes(c));
-    const metrics = computeMetrics(table2, baseline ? baseline.table : useAlexNet ? 'alexnet' : undefined);
-    const seconds = (performance.now() - started) / 1000;
+      const table2: ErrorTable = { cleanError: 1 - cleanMetrics.top1, errors };
+      const useAlexNet = !baseline && !released && table === 'imagenet' && severities.length === 5 && corruptions.some((c) => (COMMON_CORRUPTIONS as readonly string[]).includes(c));
+      const metrics = computeMetrics(table2, baseline ? baseline.table : useAlexNet ? 'alexnet' : undefined);
+      const seconds = (performance.now() - started) / 1000;
 
-    // One example per corruption and severity: the first evaluated image, corrupted exactly as the model saw it.
-    const exampleBase = subset.example(0).pixels;
-    const examples: Record<string, Record<number, string>> = {};
-    for (const c of corruptions) {
-      examples[c] = {};
-      for (const s of severities) {
-        const pixels = released ? released.dataset(c, s, indices.subarray(0, 1), clean.classNames).example(0).pixels : corruptPixels(exampleBase, clean.height, clean.width, clean.channels, c, s, imageSeed(passSeed(seed, c, s), indices[0]!), options.table ? table : undefined);
-        const h = released ? 32 : clean.height;
-        const w = released ? 32 : clean.width;
-        examples[c][s] = encodePng(pixels, h, w, released ? 3 : clean.channels);
+      // One example per corruption and severity: the first evaluated image, corrupted exactly as the model saw it.
+      const exampleBase = subset.example(0).pixels;
+      const examples: Record<string, Record<number, string>> = {};
+      for (const c of corruptions) {
+        examples[c] = {};
+        for (const s of severities) {
+          const pixels = released ? released.dataset(c, s, indices.subarray(0, 1), clean.classNames).example(0).pixels : corruptPixels(exampleBase, clean.height, clean.width, clean.channels, c, s, imageSeed(passSeed(seed, c, s), indices[0]!), options.table ? table : undefined);
+          const h = released ? 32 : clean.height;
+          const w = released ? 32 : clean.width;
+          examples[c][s] = encodePng(pixels, h, w, released ? 3 : clean.channels);
+        }
       }
-    }
-    const environment = describeEnvironment();
-    const result: RobustnessResult = {
-      format: 'tessera-robustness',
-      version: 1,
-      source,
-      model: model.config.name,
-      weights: loaded.weights,
-      runDir: loaded.runDir,
-      data: options.data ?? loaded.data,
-      table,
-      imgSize,
-      images: subset.length,
-      limit: options.limit ?? null,
-      seed,
-      corruptions: [...corruptions],
-      severities: [...severities],
-      clean: { top1: cleanMetrics.top1, error: 1 - cleanMetrics.top1 },
-      errors,
-      baseline: baseline ? { source: baseline.source, model: baseline.model, cleanError: baseline.table.cleanError, errors: baseline.table.errors } : useAlexNet ? 'alexnet' : null,
-      metrics,
-      imagesPerSecond: images / ((performance.now() - passStart) / 1000 + cleanMetrics.images / Math.max(cleanMetrics.imagesPerSecond, 1e-9)),
-      seconds,
-      backend: environment.backend,
-      outDir: out,
-      createdAt: new Date().toISOString(),
-    };
-    await mkdir(out, { recursive: true });
-    await writeFileAtomic(join(out, ROBUSTNESS_JSON), `${JSON.stringify(result, null, 2)}\n`);
-    await writeFileAtomic(join(out, ROBUSTNESS_HTML), await renderRobustnessReport(result, { examples, original: encodePng(exampleBase, clean.height, clean.width, clean.channels), environment }));
-    return result;
+      const environment = describeEnvironment(workers);
+      const result: RobustnessResult = {
+        format: 'tessera-robustness',
+        version: 1,
+        source,
+        model: model.config.name,
+        weights: loaded.weights,
+        runDir: loaded.runDir,
+        data: options.data ?? loaded.data,
+        table,
+        imgSize,
+        images: subset.length,
+        limit: options.limit ?? null,
+        seed,
+        corruptions: [...corruptions],
+        severities: [...severities],
+        clean: { top1: cleanMetrics.top1, error: 1 - cleanMetrics.top1 },
+        errors,
+        baseline: baseline ? { source: baseline.source, model: baseline.model, cleanError: baseline.table.cleanError, errors: baseline.table.errors } : useAlexNet ? 'alexnet' : null,
+        metrics,
+        imagesPerSecond: images / ((performance.now() - passStart) / 1000 + cleanMetrics.images / Math.max(cleanMetrics.imagesPerSecond, 1e-9)),
+        seconds,
+        backend: environment.backend,
+        workers,
+        outDir: out,
+        createdAt: new Date().toISOString(),
+      };
+      await mkdir(out, { recursive: true });
+      await writeFileAtomic(join(out, ROBUSTNESS_JSON), `${JSON.stringify(result, null, 2)}\n`);
+      await writeFileAtomic(join(out, ROBUSTNESS_HTML), await renderRobustnessReport(result, { examples, original: encodePng(exampleBase, clean.height, clean.width, clean.channels), environment }));
+      return result;
+    });
   } finally {
     model.dispose();
   }

@@ -44,6 +44,8 @@ export interface TrainResult {
   readonly backend: string;
   /** What ran the matrix products: `tfjs`, or the native matmul (see describeMatMul). */
   readonly matmul: string;
+  /** Worker threads that trained and evaluated (data-parallel replicas); 1: this thread alone (also off wasm/cpu). */
+  readonly workers: number;
   readonly seconds: number;
   /** With --patch-sizes: the final evaluation at every training patch size. */
   readonly patchSizes?: readonly PatchSizeMetrics[];
@@ -374,7 +376,7 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
   const schedule = { lr: config.lr, minLr: config.minLr, warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch), totalSteps };
   // Started after a resume has loaded the weights and moments (and a teacher initialised the student): the replicas copy them.
   const parallel = workerCount > 1 ? await DataParallel.start({ count: workerCount, config, model, optimizer, inChannels: session.train.channels }) : undefined;
-  if (parallel) reporter.info(`data-parallel training on ${workerCount} worker threads`);
+  if (parallel) reporter.info(`data-parallel training and evaluation on ${workerCount} worker threads`);
   else if (!threadedBackend && (config.workers ?? 1) > 1) reporter.info(`--workers applies to the wasm and cpu backends; ${getBackend()} trains in one thread`);
   const numClasses = model.config.numClasses;
 
@@ -408,10 +410,10 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
   };
   // Checked before every evaluation is logged and before every checkpoint: poisoned weights are never saved.
   const evaluateNow = async (): Promise<EvalMetrics & { emaTop1?: number; emaTop5?: number }> => {
-    const metrics = await evaluate(model, session.test, config.evalBatchSize);
+    const metrics = await evaluate(model, session.test, config.evalBatchSize, undefined, parallel?.evalReplicas);
     if (!Number.isFinite(metrics.loss)) throw diverged(`the evaluation loss after it is ${metrics.loss}; these weights were not saved`, cosineLr(Math.max(0, step - 1), schedule), step);
     if (!ema) return metrics;
-    const averaged = await ema.withWeights(() => evaluate(model, session.test, config.evalBatchSize));
+    const averaged = await ema.withWeights(() => evaluate(model, session.test, config.evalBatchSize, undefined, parallel?.evalReplicas));
     return { ...metrics, emaTop1: averaged.top1, emaTop5: averaged.top5 };
   };
   /** Σw² over every trainable weight in float32: infinite when any weight is non-finite or beyond ~1e19, which no trained network holds. */
@@ -541,7 +543,7 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
     }
     lastEval ??= await evaluateNow();
     if (session.flexible) {
-      perPatchSize = await evaluatePatchSizes(model, session.test, config.evalBatchSize, session.flexible.sizes, session.flexible.stages);
+      perPatchSize = await evaluatePatchSizes(model, session.test, config.evalBatchSize, session.flexible.sizes, session.flexible.stages, parallel?.evalReplicas);
       for (const m of perPatchSize) reporter.info(`patch ${m.patchSize} (${m.tokens} tokens): val top1 ${(m.top1 * 100).toFixed(2)}%, ${m.imagesPerSecond.toFixed(1)} img/s`);
     }
   } finally {
@@ -569,6 +571,7 @@ async function runSession(session: Session, resumed: { state: CheckpointState; r
     params: model.numParameters(),
     backend: environment.backend,
     matmul: environment.matmul,
+    workers: parallel ? workerCount : 1,
     seconds,
     ...(perPatchSize ? { patchSizes: perPatchSize } : {}),
     plugins: describePlugins(session.plugins),

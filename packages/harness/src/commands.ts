@@ -67,9 +67,9 @@ const PATCH_SIZES_HELP = "FlexiViT: evaluate/train at these patch sizes (comma-s
 const backendOption = () => new Option('--backend <name>', 'tensor backend').choices(BACKENDS as unknown as string[]).default('auto');
 /** --workers of train, eval and robustness: `what` runs data-parallel (training, evaluation). */
 const workersOption = (what: string) =>
-  new Option('--workers <n>', `data-parallel worker threads for ${what} on wasm/cpu, each with a replica of the model (default: the number of cores)`)
+  new Option('--workers <n>', `data-parallel worker threads for ${what} on wasm/cpu, each with a replica of the model`)
     .argParser(integer(1))
-    .default(availableParallelism());
+    .default(availableParallelism(), `the number of cores, ${availableParallelism()}`);
 const pluginOption = () => new Option('--plugin <package>', 'also register the plugins a package (or file) exports; repeatable').argParser(collect).default([]);
 
 interface Io {

@@ -124,7 +124,9 @@ describe('every named model through the CLI', () => {
     expect(train.code, train.err.join('\n')).toBe(0);
     expect(lastJson<{ steps: number }>(train).steps).toBe(1);
 
-    const evaluated = await cli(['eval', '--checkpoint', dir, '--backend', 'wasm', '--json']);
+    // One thread: the run's own final evaluation above already ran on its training workers (one
+    // per core, each a replica of this model); starting more here would only add their start-up time.
+    const evaluated = await cli(['eval', '--checkpoint', dir, '--backend', 'wasm', '--workers', '1', '--json']);
     expect(evaluated.code, evaluated.err.join('\n')).toBe(0);
     const metrics = lastJson<{ images: number; top1: number; loss: number }>(evaluated);
     expect(metrics.images).toBe(4);

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
-import { Rng, truncatedNormalValues } from '../tensor/random.js';
+import { Rng, scaledNormalValues, truncatedNormalValues } from '../tensor/random.js';
 import { tf } from '../tensor/tf.js';
 import { initialValuesSkipped } from './deferred-init.js';
 
@@ -54,8 +54,6 @@ export function kaimingNormalFanOut(fanOut: number): Initializer {
   const std = Math.sqrt(2 / fanOut);
   return (shape, rng) => {
     if (initialValuesSkipped()) return skippedValues(shape);
-    const values = new Float32Array(sizeOf(shape));
-    for (let i = 0; i < values.length; i++) values[i] = std * rng.normal();
-    return tf.tensor(values, shape);
+    return tf.tensor(scaledNormalValues(rng, sizeOf(shape), std), shape);
   };
 }

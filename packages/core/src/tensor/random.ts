@@ -1,6 +1,6 @@
-import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
-import type { JumpableRandomGenerator } from 'pure-rand/types/JumpableRandomGenerator';
 import { checkNumber, InvalidArgumentError } from '../errors.js';
+import { fillNormals } from './normal-values.js';
+import { Xoroshiro128Plus } from './xoroshiro128plus.js';
 
 /** A serialisable snapshot of an Rng: store it in a checkpoint, restore it with `Rng.fromState`. */
 export interface RngState {
@@ -15,21 +15,28 @@ export interface RngState {
  * what makes a resumed run reproduce an uninterrupted one.
  */
 export class Rng {
-  private generator: JumpableRandomGenerator;
+  private generator: Xoroshiro128Plus;
 
   constructor(seed: number) {
     if (!Number.isInteger(seed)) throw new InvalidArgumentError('seed', seed, 'an integer');
-    this.generator = xoroshiro128plus(seed | 0);
+    this.generator = Xoroshiro128Plus.fromSeed(seed | 0);
     // xoroshiro's first outputs from a small seed are poorly mixed; burn a few.
     for (let i = 0; i < 16; i++) this.generator.next();
   }
 
   static fromState(state: RngState): Rng {
-    if (state?.algorithm !== 'xoroshiro128plus' || !Array.isArray(state.state)) {
-      throw new InvalidArgumentError('rng state', state, "an object {algorithm: 'xoroshiro128plus', state: number[]}");
+    // Four 32-bit words, as getState() writes them (int32; uint32 spellings of the same bits are taken too).
+    const words = state?.state;
+    if (
+      state?.algorithm !== 'xoroshiro128plus' ||
+      !Array.isArray(words) ||
+      words.length !== 4 ||
+      !words.every((w) => Number.isInteger(w) && w >= -0x80000000 && w <= 0xffffffff)
+    ) {
+      throw new InvalidArgumentError('rng state', state, "an object {algorithm: 'xoroshiro128plus', state: [four 32-bit integers]}");
     }
     const rng = new Rng(0);
-    rng.generator = xoroshiro128plusFromState(state.state);
+    rng.generator = new Xoroshiro128Plus(words[0]! | 0, words[1]! | 0, words[2]! | 0, words[3]! | 0);
     return rng;
   }
 
@@ -138,14 +145,18 @@ export class Rng {
 export function truncatedNormalValues(rng: Rng, size: number, std: number, mean = 0, a = -2, b = 2): Float32Array {
   if (!(a < b)) throw new InvalidArgumentError('bounds', [a, b], 'a < b');
   const out = new Float32Array(size);
-  for (let i = 0; i < size; i++) {
-    let v: number;
-    let tries = 0;
-    do {
-      v = mean + std * rng.normal();
-      if (++tries > 1000) throw new InvalidArgumentError('std', std, 'a spread that puts mass inside [a, b]');
-    } while (v < a || v > b);
-    out[i] = v;
-  }
+  // Each value is `mean + std * rng.normal()`, redrawn while outside [a, b]; fillNormals draws them in bulk, bit for bit.
+  fillNormals(rng['generator'], out, std, mean, a, b, 1000, () => {
+    throw new InvalidArgumentError('std', std, 'a spread that puts mass inside [a, b]');
+  });
+  return out;
+}
+
+/** `size` values `std * rng.normal()`, drawn in bulk (the same values and stream as the loop). */
+export function scaledNormalValues(rng: Rng, size: number, std: number): Float32Array {
+  const out = new Float32Array(size);
+  fillNormals(rng['generator'], out, std, undefined, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, () => {
+    throw new Error('unreachable: an unbounded normal is never redrawn');
+  });
   return out;
 }

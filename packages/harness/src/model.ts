@@ -146,7 +146,10 @@ export function measureRepeatedBlocks(planned: PlannedFootprint): ModelFootprint
   for (const block of planned.plan) {
     const options = Object.fromEntries(Object.entries((block.options ?? {}) as Record<string, unknown>).filter(([key]) => !/drop/i.test(key)));
     const key = JSON.stringify([block.block, block.input, options]);
-    groups.set(key, [...(groups.get(key) ?? []), block]);
+    // Appended in place: copying the group per block made a depth of 100000 take minutes before its refusal.
+    const group = groups.get(key);
+    if (group) group.push(block);
+    else groups.set(key, [block]);
   }
   let params = 0;
   for (const blocks of groups.values()) params += blocks.length > 1 ? blocks.length * builtParameters(blocks[0]!) : parametersAtLeast(blocks);

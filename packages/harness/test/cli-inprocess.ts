@@ -1,5 +1,6 @@
 import { vi } from 'vitest';
 import { runCli } from '../src/commands.js';
+import type { CliRun } from './helpers.js';
 
 export interface InProcessRun {
   readonly code: number;
@@ -37,4 +38,14 @@ export async function cli(args: readonly string[]): Promise<InProcessRun> {
       return JSON.parse(out[out.length - 1]!) as T;
     },
   };
+}
+
+/**
+ * `cli` in the shape of helpers.ts's `tessera` (status, stdout, stderr, json), for tests
+ * that assert on a command's outcome and not on a separate process: each spawned
+ * `tessera` re-imports tfjs and every plugin (about a second, more under load).
+ */
+export async function tesseraInProcess(args: readonly string[]): Promise<CliRun> {
+  const run = await cli(args);
+  return { status: run.code, stdout: run.out.join('\n'), stderr: run.err, json: () => run.json() };
 }

@@ -4,7 +4,8 @@ import { listModels, planModel, registry, setBackend, tf } from '@tessera/core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { buildModel, resolveModelRef, resolveModelSpec } from '../src/model.js';
 import { loadPlugins } from '../src/plugins.js';
-import { tempDir, tessera } from './helpers.js';
+import { tesseraInProcess as tessera } from './cli-inprocess.js';
+import { tempDir } from './helpers.js';
 
 /*
  * `tessera spec <model>` prints the JSON a named model is built from; building that
@@ -66,8 +67,8 @@ describe('tessera spec', () => {
     images.dispose();
   }, 600_000);
 
-  test('the CLI prints the spec, writes it with --out, and info builds the same model from the file', () => {
-    const printed = tessera(['spec', 'deit_tiny_patch16_224']);
+  test('the CLI prints the spec, writes it with --out, and info builds the same model from the file', async () => {
+    const printed = await tessera(['spec', 'deit_tiny_patch16_224']);
     expect(printed.status, printed.stderr).toBe(0);
     const spec = JSON.parse(printed.stdout) as { stem: { name: string }; stages: Array<{ name: string; depth?: number }>; head: { name: string }; cropPct: number };
     expect(spec.stem.name).toBe('patch_embed');
@@ -76,22 +77,22 @@ describe('tessera spec', () => {
     expect(spec.cropPct).toBe(0.875);
 
     const file = join(tempDir('spec-cli'), 't2t.json');
-    const written = tessera(['spec', 't2t_vit_7', '--img-size', '64', '--num-classes', '10', '--out', file]);
+    const written = await tessera(['spec', 't2t_vit_7', '--img-size', '64', '--num-classes', '10', '--out', file]);
     expect(written.status, written.stderr).toBe(0);
     expect(existsSync(file)).toBe(true);
     expect(JSON.parse(readFileSync(file, 'utf8')).stem).toMatchObject({ block: 't2t', name: 'tokens_to_token' });
-    const fromFile = tessera(['info', file, '--json', '--backend', 'wasm']);
-    const byName = tessera(['info', 't2t_vit_7', '--img-size', '64', '--num-classes', '10', '--json', '--backend', 'wasm']);
+    const fromFile = await tessera(['info', file, '--json', '--backend', 'wasm']);
+    const byName = await tessera(['info', 't2t_vit_7', '--img-size', '64', '--num-classes', '10', '--json', '--backend', 'wasm']);
     expect(fromFile.status, fromFile.stderr).toBe(0);
     expect(fromFile.json<{ params: number }>().params).toBe(byName.json<{ params: number }>().params);
   }, 600_000);
 
-  test('a misspelled block option in a spec file is refused with the spec path and the closest key', () => {
+  test('a misspelled block option in a spec file is refused with the spec path and the closest key', async () => {
     const file = join(tempDir('spec-bad'), 'bad.json');
-    const spec = JSON.parse(tessera(['spec', 'deit_tiny_patch16_224', '--img-size', '32']).stdout);
+    const spec = JSON.parse((await tessera(['spec', 'deit_tiny_patch16_224', '--img-size', '32'])).stdout);
     spec.stages[1].options.mlpRatoi = 2;
     writeFileSync(file, JSON.stringify(spec));
-    const r = tessera(['spec', file]);
+    const r = await tessera(['spec', file]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/stages\[1\]\.options\.mlpRatoi: unknown option\. Did you mean 'mlpRatio'\?/);
   });

@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   createModel,
   decodeSafetensors,
@@ -136,7 +136,30 @@ describe('safetensors', () => {
     [0.25, 3, 1.5, -2, 7].forEach((v, i) => data.setFloat32(4 * i, v, true));
     expect(Buffer.from(encodeSafetensors(tensors, { format: 'pt' })).equals(Buffer.from(expected))).toBe(true);
     expect(Buffer.from(await encodeSafetensorsAsync(tensors, { format: 'pt' })).equals(Buffer.from(expected))).toBe(true);
+    // saveSafetensors streams the same bytes to disk, tensor by tensor.
+    const path = join(mkdtempSync(join(tmpdir(), 'tessera-st-')), 'ref.safetensors');
+    await saveSafetensors(path, tensors, { format: 'pt' });
+    expect(readFileSync(path).equals(Buffer.from(expected))).toBe(true);
     tf.dispose(Object.values(tensors));
+  });
+
+  it('a save that fails after the header is written leaves neither the file nor a temporary file, and keeps the old file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-st-'));
+    const path = join(dir, 'w.safetensors');
+    const old = { a: tf.tensor1d([1, 2]) };
+    await saveSafetensors(path, old);
+    const before = readFileSync(path);
+    const failing = tf.tensor1d([3, 4]);
+    const reads = vi.spyOn(failing, 'data').mockRejectedValue(new Error('device lost'));
+    const before2 = tf.memory().numTensors;
+    await expect(saveSafetensors(path, { a: tf.keep(old.a), b: failing })).rejects.toThrow('device lost');
+    expect(reads).toHaveBeenCalledOnce();
+    expect(readdirSync(dir)).toEqual(['w.safetensors']);
+    expect(readFileSync(path).equals(before)).toBe(true);
+    await expect(saveSafetensors(join(dir, 'missing', 'x.safetensors'), old)).rejects.toThrow(/ENOENT/);
+    expect(readdirSync(dir)).toEqual(['w.safetensors']);
+    expect(tf.memory().numTensors).toBe(before2);
+    tf.dispose([old.a, failing]);
   });
 
   it('reads the dtypes PyTorch writes (F16, BF16, F64, I64) as float32/int32', () => {

@@ -242,7 +242,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors data'
   return { tensors, metadata: header.metadata };
 }
 
-function checkLive(tensors: Record<string, tf.Tensor>, names: readonly string[]): void {
+export function checkLive(tensors: Record<string, tf.Tensor>, names: readonly string[]): void {
   for (const name of names) {
     if (tensors[name]!.isDisposed) throw new InvalidArgumentError(`tensors['${name}']`, 'a disposed tensor', 'live tensors');
   }
@@ -258,12 +258,18 @@ interface FileLayout {
   readonly offsets: readonly number[];
 }
 
-/**
- * The file, allocated once at its final size with the header written: the values are
- * then copied straight into it, one tensor at a time, so writing a checkpoint holds
- * the file plus one tensor's values (not every tensor's values, a copy of each, and the file).
- */
-function layOut(tensors: Record<string, tf.Tensor>, names: readonly string[], metadata: Record<string, string>): FileLayout {
+/** The header block of a safetensors file (length, JSON, padding) and where each tensor's data starts after it. */
+export interface SafetensorsHeaderBlock {
+  /** The first `dataStart` bytes of the file. */
+  readonly bytes: Uint8Array;
+  readonly dataStart: number;
+  /** Offset of each tensor's data (of `names`, in order) from `dataStart`. */
+  readonly offsets: readonly number[];
+  readonly dataBytes: number;
+}
+
+/** Lays out F32 tensors `names` (in that order) after a header holding their dtypes, shapes, offsets and `metadata`. */
+export function safetensorsHeader(tensors: Record<string, tf.Tensor>, names: readonly string[], metadata: Record<string, string>): SafetensorsHeaderBlock {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   const offsets: number[] = [];
@@ -278,17 +284,34 @@ function layOut(tensors: Record<string, tf.Tensor>, names: readonly string[], me
   // The data section starts 8-byte aligned, as the reference writer pads the header with spaces.
   const padding = (8 - ((8 + json.byteLength) % 8)) % 8;
   const headerLength = json.byteLength + padding;
-  const bytes = new Uint8Array(8 + headerLength + offset);
+  const bytes = new Uint8Array(8 + headerLength);
   new DataView(bytes.buffer).setBigUint64(0, BigInt(headerLength), true);
   bytes.set(json, 8);
   bytes.fill(0x20, 8 + json.byteLength, 8 + headerLength);
-  return { bytes, dataStart: 8 + headerLength, offsets };
+  return { bytes, dataStart: 8 + headerLength, offsets, dataBytes: offset };
+}
+
+/**
+ * The file, allocated once at its final size with the header written: the values are
+ * then copied straight into it, one tensor at a time, so encoding holds the file plus
+ * one tensor's values (not every tensor's values, a copy of each, and the file).
+ */
+function layOut(tensors: Record<string, tf.Tensor>, names: readonly string[], metadata: Record<string, string>): FileLayout {
+  const head = safetensorsHeader(tensors, names, metadata);
+  const bytes = new Uint8Array(head.dataStart + head.dataBytes);
+  bytes.set(head.bytes, 0);
+  return { bytes, dataStart: head.dataStart, offsets: head.offsets };
+}
+
+/** A tensor's values as little-endian F32 bytes (as every supported host stores them), without a copy when they already are float32. */
+export function float32Bytes(values: tf.TypedArray | string[] | Uint8Array[]): Uint8Array {
+  const v = asFloat32(values);
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
 /** Copies the i-th tensor's values (little-endian F32, as every supported host stores them) into the file. */
 function putValues(layout: FileLayout, i: number, values: tf.TypedArray | string[] | Uint8Array[]): void {
-  const v = asFloat32(values);
-  layout.bytes.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), layout.dataStart + layout.offsets[i]!);
+  layout.bytes.set(float32Bytes(values), layout.dataStart + layout.offsets[i]!);
 }
 
 /** Serialises float tensors as F32 safetensors, keys sorted, data packed in key order. */

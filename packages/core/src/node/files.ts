@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { FormatError } from '../errors.js';
-import { decodeEntries, encodeSafetensorsAsync, parseSafetensorsHeader, readHeaderLength, type SafetensorsContent } from '../io/safetensors.js';
+import { checkLive, decodeEntries, float32Bytes, parseSafetensorsHeader, readHeaderLength, safetensorsHeader, type SafetensorsContent } from '../io/safetensors.js';
 import type { tf } from '../tensor/tf.js';
 
 /**
@@ -10,11 +10,19 @@ import type { tf } from '../tensor/tf.js';
  * so a crash never leaves a half-written file under the final name.
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+  await writeAtomically(path, (handle) => handle.writeFile(bytes));
+}
+
+/**
+ * Runs `write` on a new temporary file beside `path`, flushes it to disk and renames
+ * it to `path`; on any error the temporary file is removed and `path` is untouched.
+ */
+async function writeAtomically(path: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await writeFile(tmp, bytes, { flag: 'wx' });
-    const handle = await open(tmp, 'r+');
+    const handle = await open(tmp, 'wx');
     try {
+      await write(handle);
       await handle.sync();
     } finally {
       await handle.close();
@@ -23,6 +31,15 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string):
   } catch (error) {
     await rm(tmp, { force: true });
     throw error;
+  }
+}
+
+/** Writes all of `bytes` at the handle's position (a single write may stop short). */
+async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(bytes, written, bytes.byteLength - written);
+    written += bytesWritten;
   }
 }
 
@@ -64,11 +81,20 @@ export async function readRange(handle: FileHandle, position: number, length: nu
 }
 
 /**
- * Writes tensors as an F32 safetensors file. Values are read asynchronously, so this
- * works on backends without synchronous reads (webgpu in Node).
+ * Writes tensors as an F32 safetensors file (the bytes `encodeSafetensors` gives),
+ * atomically. Each tensor's values are read (asynchronously, so this works on
+ * backends without synchronous reads: webgpu in Node) and written in turn, so a
+ * checkpoint of a wide model never holds the whole file in memory: DeiT-Base's
+ * optimizer moments are a 685 MB file.
  */
 export async function saveSafetensors(path: string, tensors: Record<string, tf.Tensor>, metadata: Record<string, string> = {}): Promise<void> {
-  await writeFileAtomic(path, await encodeSafetensorsAsync(tensors, metadata));
+  const names = Object.keys(tensors).sort();
+  checkLive(tensors, names);
+  const head = safetensorsHeader(tensors, names, metadata);
+  await writeAtomically(path, async (handle) => {
+    await writeAll(handle, head.bytes);
+    for (const name of names) await writeAll(handle, float32Bytes(await tensors[name]!.data()));
+  });
 }
 
 /**

@@ -26,8 +26,9 @@ describe('README basic example', () => {
     expect(existsSync(join(cwd, 'runs/tiny/report.html'))).toBe(true);
     const resumed = runs[2]!.json<{ steps: number; top1: number; runDir: string }>();
     expect(resumed.steps).toBe(8);
-    const evaluated = runs[3]!.json<{ top1: number; top5: number; loss: number; imagesPerSecond: number; runDir: string }>();
+    const evaluated = runs[3]!.json<{ top1: number; top5: number; loss: number; imagesPerSecond: number; runDir: string; workers: number }>();
     expect(evaluated.runDir).toBe(resumed.runDir);
+    expect(evaluated.workers).toBe(2);
     // The evaluation of the saved weights reproduces the run's own final evaluation.
     expect(evaluated.top1).toBe(resumed.top1);
     expect(evaluated.loss).toBeCloseTo((resumed as unknown as { loss: number }).loss, 6);

@@ -1,6 +1,7 @@
 import { BackendUnavailableError, setBackend, tf, webgpuAdapterDescription } from '@tessera/core';
 import { describe, expect, test } from 'vitest';
 import { TRAIN_DEFAULTS, type TrainConfig } from '../src/config.js';
+import { evaluateRun } from '../src/evaluate-run.js';
 import { resolveModelRef } from '../src/model.js';
 import { loadPlugins } from '../src/plugins.js';
 import { train } from '../src/train/trainer.js';
@@ -64,6 +65,13 @@ describe('webgpu backend (Dawn)', () => {
     console.log(`first-step loss: wasm ${wasm.trainLoss}, webgpu ${first.trainLoss}`);
     expect(Math.abs(first.trainLoss - wasm.trainLoss)).toBeLessThanOrEqual(FIRST_STEP_TOL);
     expect(Math.abs(first.loss - wasm.loss)).toBeLessThanOrEqual(1e-3);
+    // tessera eval of that run on webgpu: the weights load without a synchronous readback, and --workers does not apply.
+    const notes: string[] = [];
+    const evaluated = await evaluateRun({ checkpoint: first.runDir, backend: 'webgpu', workers: 2, info: (line) => notes.push(line) });
+    expect(evaluated.workers).toBe(1);
+    expect(notes).toEqual(['--workers applies to the wasm and cpu backends; webgpu evaluates in one thread']);
+    expect(evaluated.top1).toBe(first.top1);
+    expect(Math.abs(evaluated.loss - first.loss)).toBeLessThanOrEqual(1e-5);
     const before = tf.memory().numTensors;
     const run = await train(config(tempDir('gpu-2'), { backend: 'webgpu', ema: 0.5 }));
     expect(run.steps).toBe(2);

@@ -150,11 +150,14 @@ export async function loadCheckpointTensors(runDir: string, file: string): Promi
   return loadWeights(runFilePath(runDir, file, CHECKPOINT_FILE));
 }
 
-function allFinite(t: tf.Tensor): boolean {
+/** Read asynchronously: webgpu in Node has no synchronous readback (`tessera eval --backend webgpu`). */
+async function allFinite(t: tf.Tensor): Promise<boolean> {
   const flag = tf.tidy(() => tf.all(tf.isFinite(t)));
-  const value = flag.dataSync()[0];
-  flag.dispose();
-  return value === 1;
+  try {
+    return (await flag.data())[0] === 1;
+  } finally {
+    flag.dispose();
+  }
 }
 
 /**
@@ -163,7 +166,13 @@ function allFinite(t: tf.Tensor): boolean {
  */
 export async function loadWeights(path: string): Promise<Record<string, tf.Tensor>> {
   const { tensors } = await loadSafetensors(path);
-  const bad = Object.entries(tensors).find(([, t]) => t.dtype === 'float32' && !allFinite(t));
+  let bad: [string, tf.Tensor] | undefined;
+  for (const entry of Object.entries(tensors)) {
+    if (entry[1].dtype === 'float32' && !(await allFinite(entry[1]))) {
+      bad = entry;
+      break;
+    }
+  }
   if (bad) {
     tf.dispose(Object.values(tensors));
     throw new FormatError(`${path}: tensor '${bad[0]}' holds NaN or infinite values; these weights are damaged (from a diverged run?)`);

@@ -1,5 +1,6 @@
 import { tf } from '../tensor/tf.js';
 import { customGrad } from './gradient.js';
+import { wasmColumnSum } from './wasm-layer-norm.js';
 
 /*
  * tfjs-wasm sends only plain, non-transposed 2-D matmuls to XNNPACK; any
@@ -24,6 +25,11 @@ function unflatten(y: tf.Tensor2D, like: number[], features: number): tf.Tensor 
   return like.length === 2 ? y : tf.reshape(y, [...like.slice(0, -1), features]);
 }
 
+/** Σ of dy over the rows: one SIMD pass on wasm, where tf.sum over axis 0 transposes first. */
+function biasGrad(dy2: tf.Tensor2D): tf.Tensor1D {
+  return wasmColumnSum(dy2) ?? tf.sum(dy2, 0);
+}
+
 const affine = customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const [x, w, b, save] = args as [tf.Tensor, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
   const x2 = flatten(x, w.shape[0]);
@@ -35,7 +41,7 @@ const affine = customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
       const dy2 = flatten(dy, ws.shape[1]);
-      return [unflatten(tf.matMul(dy2, tf.transpose(ws)), x.shape, ws.shape[0]), tf.matMul(tf.transpose(xs), dy2), tf.sum(dy2, 0)];
+      return [unflatten(tf.matMul(dy2, tf.transpose(ws)), x.shape, ws.shape[0]), tf.matMul(tf.transpose(xs), dy2), biasGrad(dy2)];
     },
   };
 });

@@ -52,8 +52,8 @@ function reference({ x, w, b, r, rows, c }: Case, eps: number) {
     const xhat = Array.from({ length: c }, (_, j) => (x[o + j]! - mean) * s);
     for (let i = 0; i < c; i++) {
       y[o + i] = xhat[i]! * w[i]! + b[i]!;
-      dw[i] += r[o + i]! * xhat[i]!;
-      db[i] += r[o + i]!;
+      dw[i] = dw[i]! + r[o + i]! * xhat[i]!;
+      db[i] = db[i]! + r[o + i]!;
     }
     for (let j = 0; j < c; j++) {
       let sum = 0;
@@ -112,10 +112,10 @@ function kernelsRun(f: () => void): Set<string> {
   return names;
 }
 
-describe.each(['wasm', 'cpu'])('LayerNorm and bias-gradient column sums on %s', (backend) => {
-  let previous: string;
+describe.each(['wasm', 'cpu'] as const)('LayerNorm and bias-gradient column sums on %s', (backend) => {
+  let previous: Parameters<typeof setBackend>[0];
   beforeAll(async () => {
-    previous = tf.getBackend();
+    previous = tf.getBackend() as typeof previous;
     await setBackend(backend);
   });
   afterAll(async () => {

@@ -5,6 +5,7 @@ import { tf } from '../tensor/tf.js';
 import type { ForwardContext } from './context.js';
 import { batchMatMul } from '../ops/batch-matmul.js';
 import { stopGradient } from '../ops/gradient.js';
+import { wasmHeadsToTokens, wasmTokensToHeads } from '../ops/wasm-attention-heads.js';
 import { Dropout } from './dropout.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
@@ -76,17 +77,26 @@ export class Attention extends Module {
     const h = this.numHeads;
     const d = this.headDim;
     return tf.tidy(() => {
-      // The fused projection's channels are ordered (qkv, head, d) as in timm. Two 4-D
-      // transposes ([B,N,3,C] → [3,B,N,C] → [3B,H,N,d]) and a split cost a third of what
-      // one 5-D transpose and an unstack cost on wasm, forward and backward (measured).
-      const qkvFirst = tf.transpose(tf.reshape(this.qkv.forward(x), [b, n, 3, c]), [2, 0, 1, 3]);
-      const heads = tf.transpose(tf.reshape(qkvFirst, [3 * b, n, h, d]), [0, 2, 1, 3]);
-      const [q, k, v] = tf.split(heads, 3, 0).map((t) => tf.reshape(t, [b, h, n, d])) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      // The fused projection's channels are ordered (qkv, head, d) as in timm. On wasm
+      // one block-copy kernel writes q, k and v head-major (ops/wasm-attention-heads.ts);
+      // elsewhere two 4-D transposes ([B,N,3,C] → [3,B,N,C] → [3B,H,N,d]) and a split,
+      // a third of what one 5-D transpose and an unstack cost (measured).
+      const qkv = this.qkv.forward(x) as tf.Tensor3D;
+      const [q, k, v] = (wasmTokensToHeads(qkv, 3, h) ?? this.splitHeads(qkv)) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
       const { output, probs } = scaledDotProductAttention(q, k, v, this.scale, { module: this.attnDrop, ctx });
       // Kept past this scope: the context owns the record until the model hands it out.
       if (record) ctx.recordAttention({ probs: tf.keep(stopGradient(probs)) as tf.Tensor4D, ...record });
-      const merged = tf.reshape(tf.transpose(output, [0, 2, 1, 3]), [b, n, c]);
+      const merged = wasmHeadsToTokens([output]) ?? tf.reshape(tf.transpose(output, [0, 2, 1, 3]), [b, n, c]);
       return this.projDrop.forward(this.proj.forward(merged), ctx) as tf.Tensor3D;
     });
+  }
+
+  /** qkv [B, N, 3C] → q, k, v [B, H, N, d] with tfjs ops. */
+  private splitHeads(qkv: tf.Tensor3D): tf.Tensor4D[] {
+    const [b, n, c3] = qkv.shape;
+    const c = c3 / 3;
+    const qkvFirst = tf.transpose(tf.reshape(qkv, [b, n, 3, c]), [2, 0, 1, 3]);
+    const heads = tf.transpose(tf.reshape(qkvFirst, [3 * b, n, this.numHeads, this.headDim]), [0, 2, 1, 3]);
+    return tf.split(heads, 3, 0).map((t) => tf.reshape(t, [b, this.numHeads, n, this.headDim]) as tf.Tensor4D);
   }
 }

@@ -1,9 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   batchMatMul,
   configureNativeMatMul,
   createModel,
   InvalidArgumentError,
+  linear,
   NATIVE_MIN_MACS,
   nativeMatMulStatus,
   NativeMatMulUnavailableError,
@@ -185,6 +186,32 @@ describe('native matmul (onnxruntime-node) on the wasm backend', () => {
     const expected = reference({ name: 'small batched', a: [4, 17, 32], b: [4, 17, 32], transposeB: true }, values([4, 17, 32], 1), values([4, 17, 32], 2), null);
     expect(relativeError(y.dataSync(), expected)).toBeLessThan(1e-5);
     tf.dispose([a, b, y]);
+  });
+
+  it('a linear layer’s backward hands its products over transposed (Gemm transA/transB), without Transpose kernels', () => {
+    const x = tf.randomNormal([64, 96], 0, 1, 'float32', 5);
+    const w = tf.randomNormal([96, 128], 0, 1, 'float32', 6);
+    const b = tf.zeros([128]);
+    const names: string[] = [];
+    const engine = tf.engine();
+    const original = engine.runKernel.bind(engine);
+    const spy = vi.spyOn(engine, 'runKernel').mockImplementation((name, ...rest) => {
+      names.push(name);
+      return original(name, ...rest);
+    });
+    const grads = tf.grads((xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor) => tf.sum(tf.square(linear(xs, ws as tf.Tensor2D, bs as tf.Tensor1D))))([x, w, b]);
+    spy.mockRestore();
+    expect(names).not.toContain('Transpose');
+    // dx = dy·Wᵀ and dW = xᵀ·dy against tfjs's own kernels (2·y = dy)
+    configureNativeMatMul({ mode: 'off' });
+    const own = tf.grads((xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor) => tf.sum(tf.square(linear(xs, ws as tf.Tensor2D, bs as tf.Tensor1D))))([x, w, b]);
+    configureNativeMatMul({ mode: 'on', threads: 1 });
+    own.forEach((g, i) => {
+      const [p, q] = [g.dataSync(), grads[i]!.dataSync()];
+      const scale = Math.max(...Array.from(p, Math.abs));
+      p.forEach((v, j) => expect(Math.abs(v - q[j]!)).toBeLessThanOrEqual(1e-5 * scale));
+    });
+    tf.dispose([x, w, b, ...grads, ...own]);
   });
 
   it('still raises tfjs’s error for mismatched inner dimensions', () => {

@@ -1,4 +1,5 @@
 import { tf } from '../tensor/tf.js';
+import { nativeMatMulRoutes } from '../native/native-matmul.js';
 import { customGrad } from './gradient.js';
 import { wasmColumnSum } from './wasm-layer-norm.js';
 
@@ -25,6 +26,21 @@ function unflatten(y: tf.Tensor2D, like: number[], features: number): tf.Tensor 
   return like.length === 2 ? y : tf.reshape(y, [...like.slice(0, -1), features]);
 }
 
+/*
+ * With native matrix products (core/src/native) a transposed operand costs nothing:
+ * onnxruntime's Gemm takes transA/transB. There the gradient products are handed over
+ * transposed instead of materialising the transposes with tfjs-wasm's Transpose kernel
+ * (8 % of a DeiT-Tiny-sized step's kernel time with native products, docs/performance.md).
+ */
+function inputGrad(dy2: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  const [inFeatures, outFeatures] = w.shape;
+  return nativeMatMulRoutes(dy2.shape[0] * inFeatures * outFeatures) ? tf.matMul(dy2, w, false, true) : tf.matMul(dy2, tf.transpose(w));
+}
+
+function weightGrad(x2: tf.Tensor2D, dy2: tf.Tensor2D): tf.Tensor2D {
+  return nativeMatMulRoutes(x2.shape[0] * x2.shape[1] * dy2.shape[1]) ? tf.matMul(x2, dy2, true, false) : tf.matMul(tf.transpose(x2), dy2);
+}
+
 /** Σ of dy over the rows: one SIMD pass on wasm, where tf.sum over axis 0 transposes first. */
 function biasGrad(dy2: tf.Tensor2D): tf.Tensor1D {
   return wasmColumnSum(dy2) ?? tf.sum(dy2, 0);
@@ -41,7 +57,7 @@ const affine = customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
       const dy2 = flatten(dy, ws.shape[1]);
-      return [unflatten(tf.matMul(dy2, tf.transpose(ws)), x.shape, ws.shape[0]), tf.matMul(tf.transpose(xs), dy2), biasGrad(dy2)];
+      return [unflatten(inputGrad(dy2, ws), x.shape, ws.shape[0]), weightGrad(xs, dy2), biasGrad(dy2)];
     },
   };
 });
@@ -55,7 +71,7 @@ const product = customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
       const dy2 = flatten(dy, ws.shape[1]);
-      return [unflatten(tf.matMul(dy2, tf.transpose(ws)), x.shape, ws.shape[0]), tf.matMul(tf.transpose(xs), dy2)];
+      return [unflatten(inputGrad(dy2, ws), x.shape, ws.shape[0]), weightGrad(xs, dy2)];
     },
   };
 });

@@ -1,5 +1,6 @@
 import { tf } from '../tensor/tf.js';
 import { wasmHeap, type WasmHeap } from './wasm-adapter.js';
+import { shareWasmIdentity } from './wasm-identity.js';
 
 /*
  * The glue every core SIMD128 kernel (kernels/*.wat, compiled into *.wasm.ts at
@@ -70,6 +71,8 @@ export function simdKernel<E>(base64: string, kernels: ReadonlyArray<SimdKernelF
     const heap = backend ? wasmHeap(backend) : null;
     if (!heap || !exportsFor(heap)) return false;
     if (!registered) {
+      // With the adapter attached (a tfjs-wasm version it knows), clones share buffers too (wasm-identity.ts).
+      shareWasmIdentity();
       for (const { kernelName, run } of kernels) {
         tf.registerKernel({
           kernelName,

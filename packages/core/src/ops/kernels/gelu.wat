@@ -17,9 +17,13 @@
 (module
   (import "env" "memory" (memory 1))
 
+  ;; The clamps use pmin/pmax (one minps/maxps each on x64) rather than min/max, which
+  ;; V8 expands into several instructions for IEEE NaN and ±0 rules; with x as the first
+  ;; operand a NaN still passes through (pmax(x, c) = x < c ? c : x), and the constants
+  ;; are not zeros, so values are unchanged.
   (func $poly_erf (param $x v128) (result v128)
     (local $x2 v128) (local $p v128) (local $q v128)
-    (local.set $x (f32x4.min (f32x4.max (local.get $x) (f32x4.splat (f32.const -4))) (f32x4.splat (f32.const 4))))
+    (local.set $x (f32x4.pmin (f32x4.pmax (local.get $x) (f32x4.splat (f32.const -4))) (f32x4.splat (f32.const 4))))
     (local.set $x2 (f32x4.mul (local.get $x) (local.get $x)))
     (local.set $p (f32x4.splat (f32.const -2.72614225801306e-10)))
     (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $x2)) (f32x4.splat (f32.const 2.77068142495902e-08))))
@@ -40,7 +44,7 @@
   ;; the smallest normal power of two's neighbourhood, i.e. 0 to float32 precision here.
   (func $exp_neg (param $x v128) (result v128)
     (local $k v128) (local $r v128) (local $z v128) (local $y v128)
-    (local.set $x (f32x4.max (local.get $x) (f32x4.splat (f32.const -87.3))))
+    (local.set $x (f32x4.pmax (local.get $x) (f32x4.splat (f32.const -87.3))))
     ;; k = round(x / ln 2)
     (local.set $k (f32x4.floor (f32x4.add (f32x4.mul (local.get $x) (f32x4.splat (f32.const 1.44269504088896341))) (f32x4.splat (f32.const 0.5)))))
     ;; r = x − k·ln 2, ln 2 split as 0.693359375 − 2.12194440e-4 so k·C1 is exact

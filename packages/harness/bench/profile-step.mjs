@@ -28,9 +28,12 @@ if (process.env.PROFILE !== '0') {
   const t0 = performance.now();
   const prof = await tf.profile(step);
   const wall = performance.now() - t0;
+  // tf.profile also lists each custom-gradient op ('unnamed scope') and each op wrapper ('…__op') with the
+  // time of the kernels inside it: counting those too would count the same time twice.
+  const isScope = (name) => name === 'unnamed scope' || name.endsWith('__op');
   const by = new Map();
-  for (const k of prof.kernels) { const e = by.get(k.name) ?? { ms: 0, n: 0 }; e.ms += k.kernelTimeMs; e.n++; by.set(k.name, e); }
+  for (const k of prof.kernels) { if (isScope(k.name)) continue; const e = by.get(k.name) ?? { ms: 0, n: 0 }; e.ms += k.kernelTimeMs; e.n++; by.set(k.name, e); }
   const total = [...by.values()].reduce((s, e) => s + e.ms, 0);
-  console.log(`profiled step wall ${wall.toFixed(0)} ms, kernel sum ${total.toFixed(0)} ms, ${prof.kernels.length} kernels, peak ${(prof.peakBytes / 2 ** 20).toFixed(0)} MiB`);
+  console.log(`profiled step wall ${wall.toFixed(0)} ms, kernel sum ${total.toFixed(0)} ms (scopes excluded), ${prof.kernels.length} profile entries, peak ${(prof.peakBytes / 2 ** 20).toFixed(0)} MiB`);
   for (const [name, e] of [...by.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25)) console.log(`${name.padEnd(28)} ${e.ms.toFixed(0).padStart(6)} ms ${(100 * e.ms / total).toFixed(1).padStart(5)}%  x${e.n}`);
 }

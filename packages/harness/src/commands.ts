@@ -12,6 +12,7 @@ import { describeMatMulLine, HARNESS_VERSION } from './environment.js';
 import { evaluateRun, NonFiniteResultError } from './evaluate-run.js';
 import { describeModel, formatModelInfo } from './info.js';
 import { buildModel, defaultImgSize, estimateModel, footprintOf, modelInputSize, resolveModelRef, resolveModelSpec, type ModelRef } from './model.js';
+import { ReplicaWorkerError } from './parallel/pool.js';
 import { describePlugins, loadPlugins } from './plugins.js';
 import { createReporter } from './progress.js';
 import { checkModelFits, explainHeapExhaustion, formatBytes } from './resources.js';
@@ -81,8 +82,11 @@ const defaultIo: Io = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => 
 
 function fail(io: Io, json: boolean, error: unknown): number {
   // Tessera's own errors say what to fix; anything else is a bug here, and keeps its class name (TypeError: …) so it reads as one.
-  const message =
-    error instanceof TesseraError ? error.message : (explainHeapExhaustion(error, getBackend) ?? (error instanceof Error ? `${error.name}: ${error.message}` : String(error)));
+  // A replica worker's failure carries the worker's own message, which may be the heap running out there.
+  const ownMessage = error instanceof TesseraError && !(error instanceof ReplicaWorkerError);
+  const message = ownMessage
+    ? error.message
+    : (explainHeapExhaustion(error, getBackend) ?? (error instanceof TesseraError ? error.message : error instanceof Error ? `${error.name}: ${error.message}` : String(error)));
   io.err(`error: ${message}`);
   if (json) io.out(JSON.stringify({ error: message, ...(error instanceof NonFiniteLossError ? { runDir: error.runDir, lastCheckpointStep: error.lastCheckpointStep ?? null } : {}) }));
   return error instanceof NonFiniteLossError || error instanceof NonFiniteResultError ? EXIT_DIVERGED : 1;

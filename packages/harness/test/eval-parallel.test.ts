@@ -12,6 +12,7 @@ import { startEvalReplicas, withEvalReplicas } from '../src/parallel/parallel-ev
 import { runningReplicaWorkers } from '../src/parallel/pool.js';
 import { loadPlugins } from '../src/plugins.js';
 import { runRobustness } from '../src/robustness/run.js';
+import { cli } from './cli-inprocess.js';
 import { tempDir, TINY_SPEC } from './helpers.js';
 
 /*
@@ -100,6 +101,18 @@ describe('data-parallel evaluation', () => {
     await expect(evaluateRun({ ...options, workers: 2 })).rejects.toThrow(/data-parallel worker [01]: fails_in_worker: this block refuses to run in a worker thread/);
     expect(runningReplicaWorkers()).toBe(0);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test("a replica's heap running out (emscripten's Aborted() in a worker) is explained by the CLI, not printed raw", async () => {
+    const spec = JSON.parse(JSON.stringify(await resolveModelRef(TINY_SPEC))).spec;
+    spec.stages.push({ block: 'fails_in_worker', options: { message: 'Aborted()' } });
+    const file = join(tempDir('worker-aborts'), 'spec.json');
+    writeFileSync(file, JSON.stringify(spec));
+    const run = await cli(['eval', '--model', file, '--plugin', fixture('worker-failing-plugin.mjs'), '--data', 'synthetic', '--img-size', '16', '--test-size', '8', '--batch-size', '4', '--backend', 'wasm', '--workers', '2']);
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/ran out of its 4 GiB heap while the model ran \(ReplicaWorkerError: data-parallel worker [01]: Aborted\(\)\)/);
+    expect(run.err).toMatch(/--batch-size.*--img-size/);
+    expect(runningReplicaWorkers()).toBe(0);
   });
 
   test('--workers is checked before anything is loaded', async () => {

@@ -20,6 +20,13 @@ function workerUrl(): URL {
   throw new TesseraError('the data-parallel worker (dist/data-parallel-worker.js) is missing: build @tessera/harness first');
 }
 
+/**
+ * A failure inside a replica worker, relayed to the thread that drives the pool. Unlike
+ * Tessera's other errors its message is the worker's own (a plugin bug, or the wasm heap
+ * running out), so the CLI still explains it where it can (resources.ts).
+ */
+export class ReplicaWorkerError extends TesseraError {}
+
 let running = 0;
 
 /** Replica worker threads alive in this process (all pools): 0 once every pool has closed or failed. */
@@ -52,12 +59,12 @@ export class ReplicaPool {
         running += 1;
         pool.workers.push(worker);
         worker.on('message', (m: FromWorker) => pool.receive(index, m));
-        worker.on('error', (e) => pool.fail(new TesseraError(`data-parallel worker ${index} failed: ${e.message}`)));
+        worker.on('error', (e) => pool.fail(new ReplicaWorkerError(`data-parallel worker ${index} failed: ${e.message}`)));
         pool.exits.push(
           new Promise<void>((resolve) =>
             worker.once('exit', (code) => {
               running -= 1;
-              if (code !== 0 && !pool.closed) pool.fail(new TesseraError(`data-parallel worker ${index} exited with code ${code}`));
+              if (code !== 0 && !pool.closed) pool.fail(new ReplicaWorkerError(`data-parallel worker ${index} exited with code ${code}`));
               resolve();
             }),
           ),
@@ -78,7 +85,7 @@ export class ReplicaPool {
 
   private receive(index: number, message: FromWorker): void {
     if (message.type === 'error') {
-      this.fail(new TesseraError(`data-parallel worker ${index}: ${message.message}`));
+      this.fail(new ReplicaWorkerError(`data-parallel worker ${index}: ${message.message}`));
       return;
     }
     this.inbox[index]!.push(message);
